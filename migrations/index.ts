@@ -1,0 +1,21 @@
+import type { Knex } from 'knex';
+import * as m0001 from './0001_foundation';
+
+/**
+ * Migrations are listed here rather than discovered on disk, so the same list runs from the
+ * TypeScript sources (tests) and from the compiled build (production) without a loader.
+ * Append new migrations at the end; never reorder or rename a released one.
+ */
+type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+
+const migrations: Array<[string, Migration]> = [['0001_foundation', m0001]];
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => migrations.map(([name]) => name),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const found = migrations.find(([n]) => n === name);
+    if (!found) throw new Error(`unknown migration ${name}`);
+    return found[1];
+  },
+};

@@ -1,0 +1,56 @@
+import express, { RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import type { Clock } from './clock';
+import type { Config } from './config';
+import type { Db } from './db';
+import { errorHandler, requireJson } from './http/errors';
+import { requireOperator, workspaceAuth } from './http/auth';
+import type { Logger } from './logger';
+import { Metrics, metricsMiddleware } from './ops/metrics';
+import { opsRoutes } from './ops/routes';
+import type { Queues } from './queues';
+import { workspaceRoutes } from './workspaces/routes';
+import { customerRoutes } from './customers/routes';
+import { purchaseRoutes } from './purchases/routes';
+import { eventRoutes } from './events/routes';
+import { AppError } from './errors';
+
+export interface Deps {
+  config: Config;
+  db: Db;
+  redis: Redis;
+  queues: Queues;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface Guards {
+  operator: RequestHandler;
+  admin: RequestHandler;
+  ingest: RequestHandler;
+}
+
+export function buildApp(deps: Deps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(metricsMiddleware(deps.metrics));
+  app.use((_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    next();
+  });
+  app.use(opsRoutes(deps));
+  app.use(requireJson);
+  app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: 'application/json' }));
+  const ws = workspaceAuth(deps.db);
+  const guards: Guards = { operator: requireOperator(deps.config.HARK_ADMIN_TOKEN), admin: ws.admin, ingest: ws.ingest };
+  app.use(workspaceRoutes(deps, guards));
+  app.use(customerRoutes(deps, guards));
+  app.use(purchaseRoutes(deps, guards));
+  app.use(eventRoutes(deps, guards));
+  app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+/**
+ * The only reader of process.env. Parsed once at boot; a missing or malformed variable
+ * stops the process with one line naming it (see main.ts).
+ */
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL (${protocols.join(' or ')})`);
+
+const intFromEnv = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  PORT: intFromEnv(3000, 0, 65535),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/hark'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  HARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters'),
+  PUBLIC_URL: url(['http:', 'https:']).default('http://localhost:3000'),
+  /** Secret for signing public tokens (unsubscribe, open, click); defaults to one derived from HARK_ADMIN_TOKEN. */
+  HARK_SIGNING_SECRET: z.string().min(16).optional(),
+  SMTP_URL: url(['smtp:', 'smtps:']).default('smtp://127.0.0.1:2525'),
+  TWILIO_ACCOUNT_SID: z.string().default('AC00000000000000000000000000000000'),
+  TWILIO_AUTH_TOKEN: z.string().default('dev-twilio-token'),
+  TWILIO_API_URL: url(['http:', 'https:']).default('https://api.twilio.com'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 1mb or 512kb').default('2mb'),
+  DB_POOL_MAX: intFromEnv(20, 1, 500),
+  EMAIL_RATE_PER_SECOND: intFromEnv(200, 1, 100000),
+  SMS_RATE_PER_SECOND: intFromEnv(50, 1, 100000),
+  SHUTDOWN_TIMEOUT_MS: intFromEnv(10000, 100, 600000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    const msg = env[name] === undefined ? 'is required' : issue.message;
+    throw new ConfigError(`config: ${name} ${msg}`);
+  }
+  return parsed.data;
+}

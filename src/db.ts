@@ -1,0 +1,58 @@
+import knexFactory, { Knex } from 'knex';
+import pg from 'pg';
+import { migrationSource } from '../migrations';
+
+// numeric -> string by default in pg; money is converted explicitly where it is read (toMoney),
+// bigint ids stay strings so that they never lose precision.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
+
+export type Db = Knex;
+
+export function createDb(databaseUrl: string, poolMax = 20): Db {
+  return knexFactory({
+    client: 'pg',
+    connection: databaseUrl,
+    pool: { min: 0, max: poolMax },
+    acquireConnectionTimeout: 10000,
+  });
+}
+
+/** Creates the database named in the URL when it does not exist (first boot on a fresh machine). */
+export async function ensureDatabase(databaseUrl: string): Promise<void> {
+  const target = new URL(databaseUrl);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z0-9_\-]+$/.test(name)) throw new Error(`database name ${JSON.stringify(name)} is not allowed`);
+  const admin = new URL(databaseUrl);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) {
+      try {
+        // Identifiers cannot be bound; the name was checked against a strict pattern above.
+        await client.query(`CREATE DATABASE "${name}"`);
+      } catch (err) {
+        // Another process created it between our check and our create.
+        if ((err as { code?: string }).code !== '42P04') throw err;
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export async function migrateLatest(db: Db): Promise<void> {
+  await db.migrate.latest({ migrationSource });
+}
+
+export async function migrateRollbackAll(db: Db): Promise<void> {
+  await db.migrate.rollback({ migrationSource }, true);
+}
+
+/** Money is numeric in Postgres and a decimal number in the API. */
+export const toMoney = (v: string | number | null | undefined): number | null =>
+  v === null || v === undefined ? null : Math.round(Number(v) * 100) / 100;
+
+/** knex's binding types do not admit arrays with nulls (bound as Postgres arrays); this says they are fine. */
+export const bindings = (values: readonly unknown[]): readonly Knex.RawBinding[] => values as readonly Knex.RawBinding[];

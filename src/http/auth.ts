@@ -1,0 +1,89 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { Db } from '../db';
+import { AppError } from '../errors';
+
+export type Scope = 'admin' | 'ingest';
+
+export interface AuthContext {
+  workspaceId: string;
+  keyId: string;
+  scope: Scope;
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      auth?: AuthContext;
+    }
+  }
+}
+
+export const hashKey = (key: string): Buffer => createHash('sha256').update(key).digest();
+
+/** 32 random bytes: long enough that a plain SHA-256 is the right way to store it. */
+export function generateKey(scope: Scope): { key: string; prefix: string; hash: Buffer } {
+  const key = `hark_${scope === 'admin' ? 'adm' : 'ing'}_${randomBytes(32).toString('base64url')}`;
+  return { key, prefix: key.slice(0, 12), hash: hashKey(key) };
+}
+
+function bearer(req: Request): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+export function requireOperator(adminToken: string) {
+  const expected = createHash('sha256').update(adminToken).digest();
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const token = bearer(req);
+    if (!token) return next(new AppError('unauthorized', 'missing bearer token'));
+    const got = createHash('sha256').update(token).digest();
+    if (!timingSafeEqual(got, expected)) return next(new AppError('unauthorized', 'invalid operator token'));
+    next();
+  };
+}
+
+interface CachedKey {
+  ctx: AuthContext | null;
+  at: number;
+}
+
+/**
+ * Resolves a workspace key. A short cache keeps ingest traffic off the api_keys table; a
+ * deleted key stops working within KEY_CACHE_MS.
+ */
+export function workspaceAuth(db: Db) {
+  const KEY_CACHE_MS = 5000;
+  const cache = new Map<string, CachedKey>();
+  const resolve = async (token: string): Promise<AuthContext | null> => {
+    const h = hashKey(token);
+    const k = h.toString('hex');
+    const hit = cache.get(k);
+    if (hit && Date.now() - hit.at < KEY_CACHE_MS) return hit.ctx;
+    const row = await db('api_keys').where({ key_hash: h }).first('id', 'workspace_id', 'scope');
+    const ctx = row ? { workspaceId: row.workspace_id, keyId: row.id, scope: row.scope as Scope } : null;
+    if (cache.size > 10000) cache.clear();
+    cache.set(k, { ctx, at: Date.now() });
+    return ctx;
+  };
+  const middleware = (scope: Scope) => async (req: Request, _res: Response, next: NextFunction) => {
+    const token = bearer(req);
+    if (!token) return next(new AppError('unauthorized', 'missing bearer token'));
+    const ctx = await resolve(token);
+    if (!ctx) return next(new AppError('unauthorized', 'invalid API key'));
+    if (scope === 'admin' && ctx.scope !== 'admin') {
+      return next(new AppError('forbidden', 'this endpoint needs an admin-scoped key'));
+    }
+    req.auth = ctx;
+    next();
+  };
+  return { admin: middleware('admin'), ingest: middleware('ingest'), forget: () => cache.clear() };
+}
+
+export function authOf(req: Request): AuthContext {
+  if (!req.auth) throw new AppError('unauthorized', 'not authenticated');
+  return req.auth;
+}

@@ -1,0 +1,53 @@
+import type { NextFunction, Request, Response } from 'express';
+import { AppError } from '../errors';
+import type { Logger } from '../logger';
+
+/** Body-parser errors carry a `type`; map them to the API's codes. */
+function fromParserError(err: { type?: string; status?: number }): AppError | null {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new AppError('invalid_json', 'request body is not valid JSON');
+    case 'entity.too.large':
+      return new AppError('payload_too_large', 'request body is too large');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError('unsupported_media_type', 'unsupported body encoding');
+    default:
+      return null;
+  }
+}
+
+function isDependencyDown(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; name?: string };
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300'].includes(e.code ?? '') ||
+    /Knex: Timeout acquiring a connection|Connection is closed|Reached the max retries/.test(e.message ?? '')
+  );
+}
+
+export function errorHandler(logger: Logger) {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let appErr: AppError;
+    if (err instanceof AppError) appErr = err;
+    else if (err && typeof err === 'object' && 'type' in err && fromParserError(err as { type: string })) {
+      appErr = fromParserError(err as { type: string })!;
+    } else if (isDependencyDown(err)) {
+      logger.error({ err: (err as Error).message, path: req.path }, 'dependency unavailable');
+      appErr = new AppError('dependency_unavailable', 'a dependency (database or queue) is unavailable');
+    } else {
+      logger.error({ err, path: req.path, method: req.method }, 'unhandled error');
+      appErr = new AppError('internal', 'internal error');
+    }
+    if (res.headersSent) return;
+    res.status(appErr.status).json({ error: { code: appErr.code, message: appErr.message, details: appErr.details } });
+  };
+}
+
+/** JSON only: a body with another content type is a 415, before any parsing. */
+export function requireJson(req: Request, _res: Response, next: NextFunction) {
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (!['POST', 'PUT', 'PATCH'].includes(req.method) || !hasBody) return next();
+  if (!req.is('application/json')) return next(new AppError('unsupported_media_type', 'request body must be application/json'));
+  next();
+}

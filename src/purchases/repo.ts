@@ -1,0 +1,67 @@
+import type { Db } from '../db';
+import { toMoney } from '../db';
+import { AppError, notFound } from '../errors';
+import { withRetry } from '../tx';
+
+const DAY = 86400000;
+
+export async function getPurchase(db: Db, workspaceId: string, id: string) {
+  const p = await db('purchases as p')
+    .join('customers as c', 'c.id', 'p.customer_id')
+    .where({ 'p.workspace_id': workspaceId, 'p.id': id })
+    .first('p.*', 'c.external_id');
+  if (!p) throw notFound('purchase');
+  const items = await db('purchase_items').where({ purchase_id: id }).orderBy('id');
+  return purchaseView(p, items);
+}
+
+export function purchaseView(p: Record<string, any>, items: Record<string, any>[]) {
+  return {
+    id: String(p.id),
+    orderId: p.order_id,
+    customer: { id: String(p.customer_id), externalId: p.external_id ?? null },
+    occurredAt: new Date(p.occurred_at).toISOString(),
+    total: toMoney(p.total),
+    refunded: toMoney(p.refunded),
+    currency: p.currency?.trim() ?? null,
+    storeId: p.store_id,
+    channel: p.channel,
+    items: items.map((i) => ({ sku: i.sku, name: i.name, category: i.category, brand: i.brand, quantity: i.quantity, unitPrice: toMoney(i.unit_price) })),
+  };
+}
+
+/**
+ * A refund lowers the purchase's net value and the customer's monetary stats by the amount,
+ * in one transaction under the purchase's row lock, so that concurrent refunds cannot together
+ * exceed what was paid. A named refund (refundId) applied before is answered without change.
+ */
+export async function refundPurchase(db: Db, workspaceId: string, orderId: string, amount: number, refundId: string | undefined, now: Date) {
+  return withRetry(db, async (trx) => {
+    const p = await trx('purchases').where({ workspace_id: workspaceId, order_id: orderId }).forUpdate().first();
+    if (!p) throw notFound('purchase');
+    if (refundId) {
+      const prior = await trx('refunds').where({ purchase_id: p.id, refund_id: refundId }).first();
+      if (prior) return { orderId, refunded: toMoney(p.refunded), replayed: true };
+    }
+    const paidCents = Math.round(Number(p.total) * 100);
+    const refundedCents = Math.round(Number(p.refunded) * 100);
+    const cents = Math.round(amount * 100);
+    if (refundedCents + cents > paidCents) {
+      throw new AppError('unprocessable', `refund exceeds what remains of the purchase (${((paidCents - refundedCents) / 100).toFixed(2)})`, [
+        { path: 'amount', message: 'larger than the amount paid less earlier refunds' },
+      ]);
+    }
+    const amt = (cents / 100).toFixed(2);
+    await trx('refunds').insert({ purchase_id: p.id, workspace_id: workspaceId, amount: amt, refund_id: refundId ?? null, created_at: now });
+    await trx('purchases').where({ id: p.id }).update({ refunded: trx.raw('refunded + ?::numeric', [amt]) });
+    const in90 = new Date(p.occurred_at).getTime() > now.getTime() - 90 * DAY;
+    await trx('customer_stats')
+      .where({ customer_id: p.customer_id })
+      .update({
+        total_spent: trx.raw('total_spent - ?::numeric', [amt]),
+        spent_90d: in90 ? trx.raw('spent_90d - ?::numeric', [amt]) : trx.raw('spent_90d'),
+        updated_at: now,
+      });
+    return { orderId, refunded: (refundedCents + cents) / 100, replayed: false };
+  });
+}

@@ -1,0 +1,18 @@
+import type { Knex } from 'knex';
+import type { Db } from './db';
+
+/**
+ * Runs a transaction, retrying it when Postgres aborted it for a deadlock or a serialization
+ * failure: both mean "try again", and the work is idempotent by construction.
+ */
+export async function withRetry<T>(db: Db, work: (trx: Knex.Transaction) => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await db.transaction(work);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (i >= attempts || (code !== '40P01' && code !== '40001')) throw err;
+      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 20));
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import pg from 'pg';
+import { createDb, migrateLatest, migrateRollbackAll } from '../src/db';
+import { TEST_DATABASE_URL } from './helpers/env';
+
+/**
+ * A fresh test database per run: dropped and recreated, then migrated down and up once, so that
+ * both directions of every migration run in CI. Tests isolate themselves by creating their own
+ * workspaces, not by truncating.
+ */
+export default async function globalSetup() {
+  const url = new URL(TEST_DATABASE_URL);
+  const name = url.pathname.slice(1);
+  url.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: url.toString() });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const db = createDb(TEST_DATABASE_URL, 2);
+  await migrateLatest(db);
+  await migrateRollbackAll(db);
+  await migrateLatest(db);
+  await db.destroy();
+}

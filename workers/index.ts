@@ -1,0 +1,13 @@
+import type { Worker } from 'bullmq';
+import type { Deps } from '../src/app';
+import { startMaintenanceWorker } from './maintenance-worker';
+
+/** Starts every BullMQ worker of the `worker` role; each is a thin processor calling into src/. */
+export async function startWorkers(deps: Deps): Promise<Worker[]> {
+  return [await startMaintenanceWorker(deps)];
+}
+
+export async function closeWorkers(workers: Worker[]): Promise<void> {
+  // close() waits for running jobs to finish.
+  await Promise.all(workers.map((w) => w.close()));
+}
