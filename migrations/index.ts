@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as m0001 from './0001_foundation';
+import * as m0002 from './0002_messaging';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -8,7 +9,10 @@ import * as m0001 from './0001_foundation';
  */
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
-const migrations: Array<[string, Migration]> = [['0001_foundation', m0001]];
+const migrations: Array<[string, Migration]> = [
+  ['0001_foundation', m0001],
+  ['0002_messaging', m0002],
+];
 
 export const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => migrations.map(([name]) => name),
