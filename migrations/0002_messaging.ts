@@ -115,6 +115,20 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('CREATE INDEX messages_automation ON messages (automation_id, step_index) WHERE automation_id IS NOT NULL');
   await knex.raw("CREATE INDEX messages_due ON messages (send_after) WHERE status = 'queued'");
 
+  // Every change of a message's state or engagement, appended by whoever makes it (dispatch,
+  // status callbacks, open/click/unsubscribe, attribution): the source of outgoing webhooks.
+  await knex.schema.createTable('message_events', (t) => {
+    t.bigIncrements('id').primary();
+    t.uuid('workspace_id').notNullable().references('workspaces.id').onDelete('CASCADE');
+    t.bigInteger('message_id').notNullable().references('messages.id').onDelete('CASCADE');
+    t.text('type').notNullable().checkIn(['sent', 'delivered', 'failed', 'opened', 'clicked', 'unsubscribed', 'converted']);
+    t.timestamp('occurred_at', { useTz: true }).notNullable();
+    t.jsonb('data').notNullable().defaultTo('{}');
+    t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.index(['message_id']);
+  });
+  await knex.raw('CREATE INDEX message_events_created ON message_events (created_at, id)');
+
   // Consumers of the ingest feed (attribution, automation triggers) keep their own position in
   // purchases/events by id, so that nothing they must see can be lost with a Redis job.
   await knex.schema.createTable('feed_cursors', (t) => {
@@ -127,7 +141,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ['feed_cursors', 'messages', 'campaigns', 'templates', 'segment_static_members', 'segments']) {
+  for (const table of ['feed_cursors', 'message_events', 'messages', 'campaigns', 'templates', 'segment_static_members', 'segments']) {
     await knex.schema.dropTableIfExists(table);
   }
   await knex.raw('DROP INDEX IF EXISTS customer_stats_ws_churn');

@@ -10,7 +10,7 @@ import type { Db } from './db';
 export async function consumeFeed<T>(
   db: Db,
   consumer: string,
-  table: 'purchases' | 'events',
+  table: 'purchases' | 'events' | 'message_events',
   handle: (trx: Knex.Transaction, rows: Array<Record<string, any>>) => Promise<T>,
   opts: { now: Date; limit?: number; lagMs?: number },
 ): Promise<{ processed: number; result?: T }> {
