@@ -13,12 +13,15 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL (${protocols.join(' or ')})`);
 
-const intFromEnv = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(def);
+const intFromEnv = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => {
+  const msg = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error: msg }).int(msg).min(min, msg).max(max, msg).default(def);
+};
+const oneOf = <T extends string>(values: [T, ...T[]]) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
 
 export const configSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  NODE_ENV: oneOf(['development', 'test', 'production']).default('development'),
+  ROLE: oneOf(['all', 'api', 'worker']).default('all'),
   PORT: intFromEnv(3000, 0, 65535),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/hark'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
@@ -30,7 +33,11 @@ export const configSchema = z.object({
   TWILIO_ACCOUNT_SID: z.string().default('AC00000000000000000000000000000000'),
   TWILIO_AUTH_TOKEN: z.string().default('dev-twilio-token'),
   TWILIO_API_URL: url(['http:', 'https:']).default('https://api.twilio.com'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Optional DKIM signing of outgoing email: all three must be set to sign. */
+  DKIM_DOMAIN: z.string().optional(),
+  DKIM_SELECTOR: z.string().optional(),
+  DKIM_PRIVATE_KEY: z.string().optional(),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 1mb or 512kb').default('2mb'),
   DB_POOL_MAX: intFromEnv(20, 1, 500),
   EMAIL_RATE_PER_SECOND: intFromEnv(200, 1, 100000),
@@ -43,11 +50,13 @@ export type Config = z.infer<typeof configSchema>;
 export class ConfigError extends Error {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = configSchema.safeParse(env);
+  // An empty variable (PORT= in a compose file) means "not set", as in most twelve-factor tools.
+  const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = configSchema.safeParse(given);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
-    const msg = env[name] === undefined ? 'is required' : issue.message;
+    const msg = given[name] === undefined ? 'is required' : issue.message;
     throw new ConfigError(`config: ${name} ${msg}`);
   }
   return parsed.data;

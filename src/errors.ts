@@ -6,6 +6,7 @@ export const ERRORS = {
   invalid_json: 400,
   validation_failed: 400,
   invalid_cursor: 400,
+  invalid_token: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,

@@ -23,77 +23,175 @@ export function normalizeRef(ref: CustomerRef, path = 'customer'): NormalRef {
   return out;
 }
 
+export interface Resolved {
+  /** Customer ids aligned with the refs. */
+  ids: string[];
+  /** Per ref: true when this call inserted the customer it resolved to. */
+  created: boolean[];
+}
+
+/** Postgres aborted nothing, but a concurrent writer claimed a customer first: try again. */
+const raced = () => Object.assign(new Error('identity resolution raced a concurrent writer'), { code: '40001' });
+
 /**
- * Identity resolution for a whole batch in a handful of statements: externalId, else email,
- * else phone, else a new customer. Creation by externalId is race-free through the unique key;
- * creation by address takes a transaction-scoped advisory lock per address (in one global
- * order, so concurrent batches cannot deadlock) and looks again before inserting.
- * Returns customer ids aligned with `refs`.
+ * Identity resolution for a whole batch in a handful of statements: a customer is found by
+ * externalId, else by email, else by phone, and created when nothing matches.
+ *
+ * A reference that carries an externalId unknown so far may only match, by address, a customer
+ * that has no externalId yet (one created earlier by a purchase with just an email); that
+ * customer then takes the externalId. A customer with another externalId is another person.
+ *
+ * The common case (known externalIds) is one SELECT. Everything else runs under transaction-
+ * scoped advisory locks on each identity key (externalId, email, phone), taken in one global
+ * order, and looks again after locking, so that concurrent requests naming the same new person
+ * create one customer.
  */
-export async function resolveCustomers(trx: Knex.Transaction, workspaceId: string, refs: NormalRef[], now: Date): Promise<string[]> {
+export async function resolveCustomers(trx: Knex.Transaction, workspaceId: string, refs: NormalRef[], now: Date): Promise<Resolved> {
   const ids: (string | undefined)[] = new Array(refs.length);
+  const created: boolean[] = new Array(refs.length).fill(false);
+  const exts = [...new Set(refs.flatMap((r) => (r.externalId ? [r.externalId] : [])))].sort();
 
-  const byExt = new Map<string, NormalRef>();
-  for (const r of refs) if (r.externalId && !byExt.has(r.externalId)) byExt.set(r.externalId, r);
-  if (byExt.size) {
-    const ext = [...byExt.keys()];
-    const inserted = await trx.raw(
-      `INSERT INTO customers (workspace_id, external_id, email, phone, created_at, updated_at)
-       SELECT ?, e, em, ph, ?, ? FROM unnest(?::text[], ?::text[], ?::text[]) AS u(e, em, ph)
-       ON CONFLICT (workspace_id, external_id) DO NOTHING RETURNING id`,
-      bindings([workspaceId, now, now, ext, ext.map((e) => byExt.get(e)!.email ?? null), ext.map((e) => byExt.get(e)!.phone ?? null)]),
-    );
-    await createStatsRows(trx, workspaceId, inserted.rows.map((r: { id: string }) => r.id));
-    const found = await trx('customers').where('workspace_id', workspaceId).whereIn('external_id', ext).select('id', 'external_id');
-    const map = new Map(found.map((f) => [f.external_id as string, f.id as string]));
-    refs.forEach((r, i) => {
-      if (r.externalId) ids[i] = map.get(r.externalId);
-    });
+  const byExt = exts.length ? await findByExternalIds(trx, workspaceId, exts) : new Map<string, string>();
+  refs.forEach((r, i) => r.externalId && (ids[i] = byExt.get(r.externalId)));
+  const open = refs.map((_, i) => i).filter((i) => ids[i] === undefined);
+  if (!open.length) return { ids: ids as string[], created };
+
+  const keys = new Set<string>();
+  for (const i of open) {
+    const r = refs[i]!;
+    if (r.externalId) keys.add(`x:${r.externalId}`);
+    if (r.email) keys.add(`e:${r.email}`);
+    if (r.phone) keys.add(`p:${r.phone}`);
   }
-
-  for (const column of ['email', 'phone'] as const) {
-    const pending = refs.map((r, i) => ({ r, i })).filter(({ r, i }) => ids[i] === undefined && (column === 'email' ? r.email : !r.email && r.phone));
-    if (!pending.length) continue;
-    const values = [...new Set(pending.map(({ r }) => r[column]!))];
-    let map = await findByAddress(trx, workspaceId, column, values);
-    const missing = values.filter((v) => !map.has(v));
-    if (missing.length) {
-      await trx.raw(
-        `SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(? || ':' || ? || ':' || v, 0) AS h FROM unnest(?::text[]) AS v ORDER BY 1) s`,
-        [workspaceId, column, missing],
-      );
-      const again = await findByAddress(trx, workspaceId, column, missing);
-      const toCreate = missing.filter((v) => !again.has(v));
-      if (toCreate.length) {
-        const rows = await trx('customers')
-          .insert(toCreate.map((v) => ({ workspace_id: workspaceId, [column]: v, created_at: now, updated_at: now })))
-          .returning(['id', column]);
-        await createStatsRows(trx, workspaceId, rows.map((r) => r.id));
-        for (const r of rows) again.set(r[column], r.id);
-      }
-      map = new Map([...map, ...again]);
-    }
-    for (const { r, i } of pending) ids[i] = map.get(r[column]!);
-  }
-  return ids.map((id) => {
-    if (!id) throw new Error('identity resolution left a reference unresolved');
-    return id;
-  });
-}
-
-/** Where several records share an address, the oldest one is the match. */
-async function findByAddress(trx: Knex.Transaction, workspaceId: string, column: 'email' | 'phone', values: string[]) {
-  const rows = await trx.raw(
-    `SELECT DISTINCT ON (??) ?? AS v, id FROM customers WHERE workspace_id = ? AND ?? = ANY(?::text[]) ORDER BY ??, id`,
-    [column, column, workspaceId, column, values, column],
-  );
-  return new Map<string, string>(rows.rows.map((r: { v: string; id: string }) => [r.v, r.id]));
-}
-
-async function createStatsRows(trx: Knex.Transaction, workspaceId: string, ids: string[]) {
-  if (!ids.length) return;
   await trx.raw(
-    `INSERT INTO customer_stats (customer_id, workspace_id) SELECT id, ? FROM unnest(?::bigint[]) AS id ON CONFLICT DO NOTHING`,
-    [workspaceId, ids],
+    `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(? || ':' || k, 0) AS h FROM unnest(?::text[]) AS k ORDER BY 1) s`,
+    bindings([workspaceId, [...keys]]),
   );
+
+  // Look again under the locks: a concurrent request may have created them meanwhile.
+  const openExt = [...new Set(open.flatMap((i) => (refs[i]!.externalId ? [refs[i]!.externalId!] : [])))];
+  const extNow = openExt.length ? await findByExternalIds(trx, workspaceId, openExt) : new Map<string, string>();
+  const emails = [...new Set(open.flatMap((i) => (refs[i]!.email ? [refs[i]!.email!] : [])))];
+  const phones = [...new Set(open.flatMap((i) => (refs[i]!.phone ? [refs[i]!.phone!] : [])))];
+  const email = await findByAddress(trx, workspaceId, 'email', emails);
+  const phone = await findByAddress(trx, workspaceId, 'phone', phones);
+
+  // Decide per ref, in input order: an existing id, or a planned new customer (shared by later
+  // refs of the same batch that name the same person).
+  type Plan = { externalId?: string; email?: string; phone?: string; id?: string };
+  const plans: Plan[] = [];
+  const planOf: (Plan | undefined)[] = new Array(refs.length);
+  const planByKey = new Map<string, Plan>();
+  const claims = new Map<string, string>(); // anonymous customer id -> externalId it takes
+  for (const i of open) {
+    const r = refs[i]!;
+    if (r.externalId) {
+      const known = extNow.get(r.externalId);
+      if (known) {
+        ids[i] = known;
+        continue;
+      }
+      const anon = [r.email && email.anon.get(r.email), r.phone && phone.anon.get(r.phone)].find((id) => id && !claims.has(id));
+      const claimed = [...claims].find(([, x]) => x === r.externalId)?.[0];
+      if (claimed) ids[i] = claimed;
+      else if (anon) {
+        claims.set(anon, r.externalId);
+        ids[i] = anon;
+      } else {
+        let plan = planByKey.get(`x:${r.externalId}`);
+        if (!plan) {
+          plan = { externalId: r.externalId, email: r.email, phone: r.phone };
+          plans.push(plan);
+          planByKey.set(`x:${r.externalId}`, plan);
+          // Later address-only refs of this batch that name the same address mean this person.
+          if (r.email && !planByKey.has(`e:${r.email}`)) planByKey.set(`e:${r.email}`, plan);
+          if (r.phone && !planByKey.has(`p:${r.phone}`)) planByKey.set(`p:${r.phone}`, plan);
+        }
+        planOf[i] = plan;
+      }
+      continue;
+    }
+    const found = (r.email && email.any.get(r.email)) || (r.phone && phone.any.get(r.phone));
+    if (found) {
+      ids[i] = found;
+      continue;
+    }
+    const planned = (r.email && planByKey.get(`e:${r.email}`)) || (r.phone && planByKey.get(`p:${r.phone}`));
+    if (planned) {
+      planOf[i] = planned;
+      continue;
+    }
+    const plan: Plan = { email: r.email, phone: r.phone };
+    plans.push(plan);
+    if (r.email) planByKey.set(`e:${r.email}`, plan);
+    if (r.phone) planByKey.set(`p:${r.phone}`, plan);
+    planOf[i] = plan;
+  }
+
+  if (claims.size) {
+    const claimIds = [...claims.keys()];
+    const res = await trx.raw(
+      `UPDATE customers c SET external_id = v.x, updated_at = ? FROM unnest(?::bigint[], ?::text[]) AS v(id, x)
+       WHERE c.id = v.id AND c.workspace_id = ? AND c.external_id IS NULL`,
+      bindings([now, claimIds, claimIds.map((id) => claims.get(id)!), workspaceId]),
+    );
+    if ((res.rowCount ?? 0) !== claimIds.length) throw raced();
+  }
+  if (plans.length) {
+    const res = await trx.raw(
+      `INSERT INTO customers (workspace_id, external_id, email, phone, created_at, updated_at)
+       SELECT ?, x, e, p, ?, ? FROM unnest(?::text[], ?::text[], ?::text[]) AS u(x, e, p)
+       RETURNING id, external_id, email, phone`,
+      bindings([workspaceId, now, now, plans.map((p) => p.externalId ?? null), plans.map((p) => p.email ?? null), plans.map((p) => p.phone ?? null)]),
+    );
+    // Plans differ in (externalId, email, phone) by construction; map the new rows back by it.
+    const tuple = (x?: string | null, e?: string | null, p?: string | null) => JSON.stringify([x ?? null, e ?? null, p ?? null]);
+    const byTuple = new Map<string, string>((res.rows as Array<{ id: string; external_id: string | null; email: string | null; phone: string | null }>).map((r) => [tuple(r.external_id, r.email, r.phone), r.id]));
+    for (const p of plans) p.id = byTuple.get(tuple(p.externalId, p.email, p.phone));
+    const newIds = [...byTuple.values()];
+    if (newIds.length !== plans.length) throw raced();
+    await trx.raw(`INSERT INTO customer_stats (customer_id, workspace_id) SELECT id, ? FROM unnest(?::bigint[]) AS id`, bindings([workspaceId, newIds]));
+  }
+  const firstOfPlan = new Set<Plan>();
+  open.forEach((i) => {
+    const p = planOf[i];
+    if (!p) return;
+    ids[i] = p.id;
+    if (!firstOfPlan.has(p)) {
+      firstOfPlan.add(p);
+      created[i] = true;
+    }
+  });
+  return {
+    ids: ids.map((id) => {
+      if (!id) throw new Error('identity resolution left a reference unresolved');
+      return id;
+    }),
+    created,
+  };
+}
+
+async function findByExternalIds(trx: Knex.Transaction, workspaceId: string, exts: string[]) {
+  const { rows } = await trx.raw(`SELECT id, external_id FROM customers WHERE workspace_id = ? AND external_id = ANY(?::text[])`, bindings([workspaceId, exts]));
+  return new Map<string, string>((rows as Array<{ id: string; external_id: string }>).map((r) => [r.external_id, r.id]));
+}
+
+/**
+ * Where several customers share an address, the oldest one is the match (`any`); `anon` is the
+ * oldest among those without an externalId, the only ones a new externalId may take over.
+ */
+async function findByAddress(trx: Knex.Transaction, workspaceId: string, column: 'email' | 'phone', values: string[]) {
+  const any = new Map<string, string>();
+  const anon = new Map<string, string>();
+  if (!values.length) return { any, anon };
+  // The column name comes from the two-value union above, never from input.
+  const { rows } = await trx.raw(
+    `SELECT ${column} AS v, id, external_id IS NULL AS anon FROM customers WHERE workspace_id = ? AND ${column} = ANY(?::text[]) ORDER BY id`,
+    bindings([workspaceId, values]),
+  );
+  for (const r of rows as Array<{ v: string; id: string; anon: boolean }>) {
+    if (!any.has(r.v)) any.set(r.v, r.id);
+    if (r.anon && !anon.has(r.v)) anon.set(r.v, r.id);
+  }
+  return { any, anon };
 }

@@ -1,6 +1,10 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db';
+import { toMoney } from '../db';
+import { purchaseView } from '../purchases/repo';
 import { AppError, notFound } from '../errors';
+import { withRetry } from '../tx';
+import { resolveCustomers } from './identity';
 import { addressHash, normalizeEmail, normalizePhone } from '../normalize';
 import type { CustomerFields } from './schema';
 
@@ -26,32 +30,38 @@ export function toColumns(fields: CustomerFields, path = 'phone'): Record<string
   return row;
 }
 
-export interface UpsertResult {
-  id: string;
-  created: boolean;
+export interface UpsertRow {
+  externalId: string;
+  fields: CustomerFields;
 }
 
 /**
- * One statement whatever the race: ON CONFLICT on (workspace, externalId). Consent timestamps
- * move only when the consent value changes; attributes merge key by key.
+ * Upserts customers by externalId in one transaction. Identity goes through resolveCustomers, so
+ * a PUT for a new externalId takes over the customer a purchase created earlier with the same
+ * email (or phone) and no externalId. Consent timestamps move only when the consent value
+ * changes; attributes merge key by key; null clears a field. Fields are normalised (and phones
+ * rejected) before anything is written: call toColumns first for per-row errors.
  */
-export async function upsertCustomer(db: Db | Knex.Transaction, workspaceId: string, externalId: string, fields: CustomerFields, now: Date): Promise<UpsertResult> {
-  const cols = toColumns(fields);
-  const insert: Record<string, unknown> = { workspace_id: workspaceId, external_id: externalId, ...cols, attributes: JSON.stringify(fields.attributes ?? {}), created_at: now, updated_at: now };
-  if (cols.email_consent) insert.email_consent_at = now;
-  if (cols.sms_consent) insert.sms_consent_at = now;
-  const merge: Record<string, unknown> = { updated_at: now };
-  for (const col of Object.keys(cols)) merge[col] = db.raw('EXCLUDED.??', [col]);
-  if (cols.email_consent) merge.email_consent_at = db.raw('CASE WHEN customers.email_consent IS DISTINCT FROM EXCLUDED.email_consent THEN EXCLUDED.email_consent_at ELSE customers.email_consent_at END');
-  if (cols.sms_consent) merge.sms_consent_at = db.raw('CASE WHEN customers.sms_consent IS DISTINCT FROM EXCLUDED.sms_consent THEN EXCLUDED.sms_consent_at ELSE customers.sms_consent_at END');
-  if (fields.attributes) merge.attributes = db.raw('customers.attributes || EXCLUDED.attributes');
-  const [row] = await db('customers')
-    .insert(insert)
-    .onConflict(['workspace_id', 'external_id'])
-    .merge(merge)
-    .returning([db.raw('id'), db.raw('(xmax = 0) AS created')]);
-  if (row.created) await db('customer_stats').insert({ customer_id: row.id, workspace_id: workspaceId }).onConflict('customer_id').ignore();
-  return { id: row.id, created: row.created };
+export async function upsertCustomers(db: Db, workspaceId: string, rows: UpsertRow[], now: Date): Promise<Array<{ id: string; created: boolean }>> {
+  const cols = rows.map((r) => toColumns(r.fields));
+  return withRetry(db, async (trx) => {
+    const refs = rows.map((r, i) => ({
+      externalId: r.externalId,
+      email: typeof cols[i]!.email === 'string' ? (cols[i]!.email as string) : undefined,
+      phone: typeof cols[i]!.phone === 'string' ? (cols[i]!.phone as string) : undefined,
+    }));
+    const { ids, created } = await resolveCustomers(trx, workspaceId, refs, now);
+    for (const [i, r] of rows.entries()) {
+      const set: Record<string, unknown> = { ...cols[i], updated_at: now };
+      for (const consent of ['email_consent', 'sms_consent'] as const) {
+        if (cols[i]![consent] === undefined) continue;
+        set[`${consent}_at`] = trx.raw(`CASE WHEN ${consent} IS DISTINCT FROM ? THEN ?::timestamptz ELSE ${consent}_at END`, [cols[i]![consent] as string, now]);
+      }
+      if (r.fields.attributes) set.attributes = trx.raw('attributes || ?::jsonb', [JSON.stringify(r.fields.attributes)]);
+      await trx('customers').where({ id: ids[i], workspace_id: workspaceId }).update(set);
+    }
+    return ids.map((id, i) => ({ id, created: created[i]! }));
+  });
 }
 
 export async function findByExternalId(db: Db | Knex.Transaction, workspaceId: string, externalId: string) {
@@ -69,11 +79,13 @@ export async function getStatsRow(db: Db | Knex.Transaction, customerId: string)
 }
 
 /**
- * Erasure: the customer row goes and, by cascade, purchases, items, events and stats. The
- * addresses stay blocked as SHA-256 entries on the suppression list.
+ * Erasure: the customer row goes and, by cascade, purchases, items, refunds, events and stats;
+ * the addresses and send-time snapshots on its messages are blanked (the message rows stay for
+ * campaign counts, without a customer). The addresses stay blocked as SHA-256 entries on the
+ * suppression list, so a customer re-created with the same address is still never messaged.
  */
 export async function eraseCustomer(db: Db, workspaceId: string, externalId: string): Promise<void> {
-  await db.transaction(async (trx) => {
+  await withRetry(db, async (trx) => {
     const c = await trx('customers').where({ workspace_id: workspaceId, external_id: externalId }).forUpdate().first('id', 'email', 'phone');
     if (!c) throw notFound('customer');
     const entries = [
@@ -81,28 +93,54 @@ export async function eraseCustomer(db: Db, workspaceId: string, externalId: str
       c.phone && { workspace_id: workspaceId, channel: 'sms', address_hash: addressHash(c.phone), reason: 'erased' },
     ].filter(Boolean);
     if (entries.length) await trx('suppressions').insert(entries).onConflict(['workspace_id', 'channel', 'address_hash']).ignore();
+    await trx('messages').where({ workspace_id: workspaceId, customer_id: c.id }).update({ address: null, snapshot: '{}' });
     for (const hook of erasureHooks) await hook(trx, workspaceId, c.id);
     await trx('customers').where({ id: c.id }).del();
   });
 }
 
-/** Later domains (messages) register what they must blank for an erased customer. */
+/** Later domains register what else they must blank for an erased customer (same transaction). */
 type ErasureHook = (trx: Knex.Transaction, workspaceId: string, customerId: string) => Promise<void>;
 const erasureHooks: ErasureHook[] = [];
 export const onErasure = (hook: ErasureHook) => erasureHooks.push(hook);
 
-export async function exportCustomer(db: Db, workspaceId: string, customerId: string) {
-  const [purchases, items, refunds, events, suppressed] = await Promise.all([
+/** Which channels of this customer's addresses are on the suppression list. */
+export async function suppressionOf(db: Db, workspaceId: string, c: { email?: string | null; phone?: string | null }) {
+  const hashes = [c.email && { channel: 'email', h: addressHash(c.email) }, c.phone && { channel: 'sms', h: addressHash(c.phone) }].filter(Boolean) as Array<{ channel: string; h: Buffer }>;
+  const rows = hashes.length
+    ? await db('suppressions')
+        .where('workspace_id', workspaceId)
+        .where((q) => {
+          for (const { channel, h } of hashes) q.orWhere({ channel, address_hash: h });
+        })
+        .select('channel', 'reason', 'created_at')
+    : [];
+  return rows.map((r) => ({ channel: r.channel as string, reason: r.reason as string, createdAt: new Date(r.created_at).toISOString() }));
+}
+
+const iso = (d: unknown) => (d ? new Date(d as string).toISOString() : null);
+
+/** Everything held about one customer besides the profile, in the API's shapes. */
+export async function exportCustomer(db: Db, workspaceId: string, customer: { id: string; email?: string | null; phone?: string | null }) {
+  const customerId = customer.id;
+  const [purchases, items, refunds, events, messages, suppressions] = await Promise.all([
     db('purchases').where({ workspace_id: workspaceId, customer_id: customerId }).orderBy('occurred_at'),
     db('purchase_items').where({ workspace_id: workspaceId, customer_id: customerId }).orderBy('id'),
-    db('refunds as r').join('purchases as p', 'p.id', 'r.purchase_id').where({ 'p.workspace_id': workspaceId, 'p.customer_id': customerId }).select('r.*', 'p.order_id'),
+    db('refunds as r').join('purchases as p', 'p.id', 'r.purchase_id').where({ 'p.workspace_id': workspaceId, 'p.customer_id': customerId }).orderBy('r.id').select('r.*', 'p.order_id'),
     db('events').where({ workspace_id: workspaceId, customer_id: customerId }).orderBy('occurred_at'),
-    db('customers as c')
-      .join('suppressions as s', function () {
-        this.on('s.workspace_id', 'c.workspace_id').andOn(db.raw("((s.channel = 'email' AND s.address_hash = digest(c.email, 'sha256')) OR (s.channel = 'sms' AND s.address_hash = digest(c.phone, 'sha256')))"));
-      })
-      .where('c.id', customerId)
-      .select('s.channel', 's.reason', 's.created_at'),
+    db('messages').where({ workspace_id: workspaceId, customer_id: customerId }).orderBy('id'),
+    suppressionOf(db, workspaceId, customer),
   ]);
-  return { purchases, items, refunds, events, suppressions: suppressed };
+  const itemsOf = new Map<string, Record<string, any>[]>();
+  for (const it of items) itemsOf.set(String(it.purchase_id), [...(itemsOf.get(String(it.purchase_id)) ?? []), it]);
+  return {
+    purchases: purchases.map((p) => purchaseView(p, itemsOf.get(String(p.id)) ?? [])),
+    refunds: refunds.map((r) => ({ orderId: r.order_id, refundId: r.refund_id, amount: toMoney(r.amount), createdAt: iso(r.created_at) })),
+    events: events.map((e) => ({ id: String(e.id), eventId: e.event_id, type: e.type, channel: e.channel, device: e.device, occurredAt: iso(e.occurred_at), properties: e.properties })),
+    messages: messages.map((m) => ({
+      id: String(m.id), channel: m.channel, address: m.address, status: m.status, campaignId: m.campaign_id, automationId: m.automation_id,
+      createdAt: iso(m.created_at), sentAt: iso(m.sent_at), openedAt: iso(m.opened_at), clickedAt: iso(m.clicked_at),
+    })),
+    suppressions,
+  };
 }

@@ -17,22 +17,23 @@ describeOperation({ method: 'get', path: '/v1/customers/:externalId/export', sum
 export function customerRoutes(deps: Deps, guards: Guards) {
   const r = Router();
   const extId = (raw: unknown) => parse(externalIdSchema, raw, 'externalId');
+  const view = async (workspaceId: string, row: Record<string, any>) =>
+    customerView(row, await repo.getStatsRow(deps.db, row.id), deps.clock.now(), await repo.suppressionOf(deps.db, workspaceId, row));
 
   r.put('/v1/customers/:externalId', guards.ingest, async (req, res) => {
     const { workspaceId } = authOf(req);
-    const body = parse(customerFields, req.body ?? {});
-    const result = await repo.upsertCustomer(deps.db, workspaceId, extId(req.params.externalId), body, deps.clock.now());
-    const row = await repo.requireByExternalId(deps.db, workspaceId, extId(req.params.externalId));
-    res.status(result.created ? 201 : 200).json(customerView(row, await repo.getStatsRow(deps.db, row.id), deps.clock.now()));
+    const externalId = extId(req.params.externalId);
+    const fields = parse(customerFields, req.body ?? {});
+    const [result] = await repo.upsertCustomers(deps.db, workspaceId, [{ externalId, fields }], deps.clock.now());
+    const row = await repo.requireByExternalId(deps.db, workspaceId, externalId);
+    res.status(result!.created ? 201 : 200).json(await view(workspaceId, row));
   });
 
   r.post('/v1/customers/batch', guards.ingest, async (req, res) => {
     const { workspaceId } = authOf(req);
     const { customers } = parse(batchCustomersBody, req.body);
-    let created = 0;
-    let updated = 0;
+    const good: repo.UpsertRow[] = [];
     const errors: { index: number; error: unknown }[] = [];
-    const now = deps.clock.now();
     for (const [index, raw] of customers.entries()) {
       const row = batchCustomerRow.safeParse(raw);
       if (!row.success) {
@@ -41,20 +42,21 @@ export function customerRoutes(deps: Deps, guards: Guards) {
       }
       const { externalId, ...fields } = row.data;
       try {
-        const result = await repo.upsertCustomer(deps.db, workspaceId, externalId, fields, now);
-        if (result.created) created++;
-        else updated++;
+        repo.toColumns(fields);
+        good.push({ externalId, fields });
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         errors.push({ index, error: { code: err.code, message: err.message, details: err.details } });
       }
     }
-    res.json({ created, updated, errors });
+    const results = good.length ? await repo.upsertCustomers(deps.db, workspaceId, good, deps.clock.now()) : [];
+    const created = results.filter((x) => x.created).length;
+    res.json({ created, updated: results.length - created, errors });
   });
 
   r.get('/v1/customers/:externalId', guards.admin, async (req, res) => {
-    const row = await repo.requireByExternalId(deps.db, authOf(req).workspaceId, extId(req.params.externalId));
-    res.json(customerView(row, await repo.getStatsRow(deps.db, row.id), deps.clock.now()));
+    const { workspaceId } = authOf(req);
+    res.json(await view(workspaceId, await repo.requireByExternalId(deps.db, workspaceId, extId(req.params.externalId))));
   });
 
   r.delete('/v1/customers/:externalId', guards.admin, async (req, res) => {
@@ -65,8 +67,8 @@ export function customerRoutes(deps: Deps, guards: Guards) {
   r.get('/v1/customers/:externalId/export', guards.admin, async (req, res) => {
     const { workspaceId } = authOf(req);
     const row = await repo.requireByExternalId(deps.db, workspaceId, extId(req.params.externalId));
-    const held = await repo.exportCustomer(deps.db, workspaceId, row.id);
-    res.json({ customer: customerView(row, await repo.getStatsRow(deps.db, row.id), deps.clock.now()), ...held, exportedAt: deps.clock.now().toISOString() });
+    const held = await repo.exportCustomer(deps.db, workspaceId, row);
+    res.json({ customer: await view(workspaceId, row), ...held, exportedAt: deps.clock.now().toISOString() });
   });
   return r;
 }

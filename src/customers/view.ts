@@ -9,7 +9,8 @@ const date = (d: Date | string | null | undefined) => {
 };
 
 /** The API's customer object. */
-export function customerView(c: Record<string, any>, stats: StatsRow | undefined, now: Date) {
+/** `suppressions`, when given, lists the channels whose address is on the suppression list. */
+export function customerView(c: Record<string, any>, stats: StatsRow | undefined, now: Date, suppressions?: Array<{ channel: string }>) {
   return {
     id: String(c.id),
     externalId: c.external_id,
@@ -31,6 +32,7 @@ export function customerView(c: Record<string, any>, stats: StatsRow | undefined
     attributes: c.attributes ?? {},
     createdAt: iso(c.created_at),
     updatedAt: iso(c.updated_at),
+    ...(suppressions ? { suppressed: { email: suppressions.some((s) => s.channel === 'email'), sms: suppressions.some((s) => s.channel === 'sms') } } : {}),
     ...(stats ? { stats: statsView(stats, now) } : {}),
   };
 }

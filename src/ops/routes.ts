@@ -1,7 +1,15 @@
 import { Router } from 'express';
 import type { Deps } from '../app';
-import { buildOpenApi } from './openapi';
+import { docsPage, renderScript } from './docs';
+import { buildOpenApi, describeOperation } from './openapi';
 import { QUEUE_NAMES } from '../queues';
+
+describeOperation({ method: 'get', path: '/healthz', summary: 'The process is up', tag: 'Operations', auth: 'none' });
+describeOperation({ method: 'get', path: '/readyz', summary: 'Postgres and Redis are reachable (503 when not)', tag: 'Operations', auth: 'none', responses: { 200: 'Ready', 503: 'A dependency is down' } });
+describeOperation({ method: 'get', path: '/metrics', summary: 'Prometheus metrics: requests, latencies, queue depths', tag: 'Operations', auth: 'none' });
+describeOperation({ method: 'get', path: '/openapi.json', summary: 'This document', tag: 'Operations', auth: 'none' });
+describeOperation({ method: 'get', path: '/docs', summary: 'This document, rendered', tag: 'Operations', auth: 'none' });
+describeOperation({ method: 'get', path: '/docs/render.js', summary: 'The script that renders /docs', tag: 'Operations', auth: 'none' });
 
 export function opsRoutes(deps: Deps) {
   const r = Router();
@@ -10,11 +18,15 @@ export function opsRoutes(deps: Deps) {
   });
   r.get('/readyz', async (_req, res) => {
     const check = async (f: () => Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([f(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
+        await Promise.race([f(), new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('timeout')), 2000)))]);
         return 'ok';
       } catch {
         return 'down';
+      } finally {
+        // A pending 2 s timer per probe would keep a stopping process (and jest) alive.
+        clearTimeout(timer);
       }
     };
     const [postgres, redis] = await Promise.all([check(() => deps.db.raw('SELECT 1')), check(() => deps.redis.ping())]);
@@ -38,17 +50,13 @@ export function opsRoutes(deps: Deps) {
     res.json(buildOpenApi(deps.config.PUBLIC_URL));
   });
   r.get('/docs', (_req, res) => {
+    res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'unsafe-inline'");
     res.type('html').send(docsPage());
+  });
+  r.get('/docs/render.js', (_req, res) => {
+    res.type('application/javascript').setHeader('Cache-Control', 'public, max-age=300');
+    res.send(renderScript);
   });
   return r;
 }
 
-/** A self-contained reference page rendered from /openapi.json in the browser (no CDN: hark may run offline). */
-function docsPage(): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>hark API</title>
-<style>body{font:14px/1.5 system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem}
-h2{border-bottom:1px solid #ddd}code,pre{background:#f5f5f5;padding:2px 4px}pre{padding:8px;overflow:auto}
-.m{display:inline-block;min-width:4em;font-weight:bold}</style></head><body><h1>hark API</h1>
-<p>Machine-readable: <a href="/openapi.json">/openapi.json</a></p><div id="ops">Loading…</div>
-<script src="/docs/render.js"></script></body></html>`;
-}

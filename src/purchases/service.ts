@@ -23,7 +23,7 @@ type Row = PurchaseInput & { ref: NormalRef };
 export async function ingestPurchases(db: Db, workspaceId: string, input: PurchaseInput[], now: Date): Promise<IngestResult> {
   const rows: Row[] = input.map((p, i) => ({ ...p, ref: normalizeRef(p.customer, `${i}.customer`) }));
   return withRetry(db, async (trx) => {
-    const customerIds = await resolveCustomers(trx, workspaceId, rows.map((r) => r.ref), now);
+    const { ids: customerIds } = await resolveCustomers(trx, workspaceId, rows.map((r) => r.ref), now);
 
     // Within one batch the first row with an orderId wins; later ones are replays of it.
     const firstIndex = new Map<string, number>();

@@ -5,6 +5,14 @@ import { parse } from '../http/validate';
 import * as repo from './repo';
 import { createKeyBody, createWorkspaceBody, patchSettingsBody } from './schema';
 import { uuidOr404 } from '../ids';
+import { describeOperation } from '../ops/openapi';
+
+describeOperation({ method: 'post', path: '/v1/workspaces', summary: 'Create a workspace and its first admin key (operator token)', tag: 'Workspaces', auth: 'operator', body: createWorkspaceBody, responses: { 201: 'Created; apiKey is shown once' } });
+describeOperation({ method: 'post', path: '/v1/api-keys', summary: 'Create an API key (shown once)', tag: 'Workspaces', auth: 'admin', body: createKeyBody, responses: { 201: 'Created' } });
+describeOperation({ method: 'get', path: '/v1/api-keys', summary: 'List API keys (prefixes only)', tag: 'Workspaces', auth: 'admin' });
+describeOperation({ method: 'delete', path: '/v1/api-keys/:id', summary: 'Revoke an API key', tag: 'Workspaces', auth: 'admin', responses: { 204: 'Revoked' } });
+describeOperation({ method: 'get', path: '/v1/settings', summary: 'Workspace settings', tag: 'Workspaces', auth: 'admin' });
+describeOperation({ method: 'patch', path: '/v1/settings', summary: 'Change workspace settings', tag: 'Workspaces', auth: 'admin', body: patchSettingsBody });
 
 export function workspaceRoutes(deps: Deps, guards: Guards) {
   const r = Router();

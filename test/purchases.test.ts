@@ -1,0 +1,154 @@
+import { startTestServer, TestServer } from './helpers/server';
+import { newWorkspace } from './helpers/api';
+import { workspaceCounts } from './helpers/foundation-counts';
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startTestServer();
+});
+afterAll(async () => {
+  await srv.close();
+});
+
+const errorBody = (code: string) => ({ error: { code, message: expect.any(String), details: expect.any(Array) } });
+const paths = (body: any) => body.error.details.map((d: { path: string }) => d.path);
+const purchase = (orderId: string, extra: Record<string, unknown> = {}) => ({
+  orderId, customer: { externalId: 'p-1' }, occurredAt: '2026-04-01T12:00:00+02:00', total: 42.5, currency: 'USD', storeId: 's1', channel: 'pos',
+  items: [{ sku: 'A', name: 'Boot', category: 'shoes', brand: 'B', quantity: 1, unitPrice: 40 }, { sku: 'C', category: 'care', quantity: 1, unitPrice: 2.5 }],
+  ...extra,
+});
+
+describe('POST /v1/purchases', () => {
+  test('when a purchase is posted, then 201 with the stored purchase, and a replay is 200 and counted once', async () => {
+    const ws = await newWorkspace(srv.url);
+    const first = await ws.api.post('/v1/purchases', purchase('o-1'));
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ orderId: 'o-1', total: 42.5, refunded: 0, currency: 'USD', occurredAt: '2026-04-01T10:00:00.000Z', items: [{ sku: 'A', unitPrice: 40 }, { sku: 'C' }] });
+    const replay = await ws.api.post('/v1/purchases', purchase('o-1', { total: 99 }));
+    expect(replay.status).toBe(200);
+    expect(replay.body.id).toBe(first.body.id);
+    expect(replay.body.total).toBe(42.5);
+    const c = await ws.api.get('/v1/customers/p-1');
+    expect(c.body.stats).toMatchObject({ purchaseCount: 1, totalSpent: 42.5 });
+  });
+
+  test('when the same orderId is posted 20 times at once, then it is stored and counted once', async () => {
+    const ws = await newWorkspace(srv.url);
+    const results = await Promise.all(Array.from({ length: 20 }, () => ws.api.post('/v1/purchases', purchase('dup-1', { customer: { email: 'Race@x.com' } }))));
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(19);
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    const counts = await workspaceCounts(srv.deps.db, ws.id);
+    expect(counts).toMatchObject({ customers: 1, purchases: 1, purchase_items: 2 });
+    const stats = await srv.deps.db('customer_stats').where({ workspace_id: ws.id }).first();
+    expect(stats).toMatchObject({ purchase_count: 1, total_spent: '42.50' });
+  });
+
+  test.each([
+    ['a negative quantity', { items: [{ sku: 'A', quantity: -1, unitPrice: 1 }] }, 'items.0.quantity'],
+    ['a zero quantity', { items: [{ sku: 'A', quantity: 0, unitPrice: 1 }] }, 'items.0.quantity'],
+    ['a negative unit price', { items: [{ sku: 'A', quantity: 1, unitPrice: -0.01 }] }, 'items.0.unitPrice'],
+    ['a negative total', { total: -5 }, 'total'],
+    ['a total with fractions of a cent', { total: 1.001 }, 'total'],
+    ['a total as a string', { total: '12.00' }, 'total'],
+    ['an unknown field', { coupon: 'X' }, '(root)'],
+    ['an unknown item field', { items: [{ sku: 'A', quantity: 1, unitPrice: 1, colour: 'red' }] }, 'items.0'],
+    ['a date without offset', { occurredAt: '2026-04-01 10:00' }, 'occurredAt'],
+    ['an unknown channel', { channel: 'fax' }, 'channel'],
+    ['a customer with no identifier', { customer: {} }, 'customer'],
+    ['an unparseable phone', { customer: { phone: 'call me' } }, 'customer.phone'],
+    ['a missing orderId', { orderId: undefined }, 'orderId'],
+  ])('when a purchase has %s, then 400 names the path and nothing is written', async (_what, patch, path) => {
+    const ws = await newWorkspace(srv.url);
+    const before = await workspaceCounts(srv.deps.db, ws.id);
+    const res = await ws.api.post('/v1/purchases', purchase('bad-1', patch));
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(errorBody('validation_failed'));
+    expect(paths(res.body)).toContain(path);
+    expect(await workspaceCounts(srv.deps.db, ws.id)).toEqual(before);
+  });
+});
+
+describe('POST /v1/purchases/batch', () => {
+  test('when a batch has a few bad rows and a duplicate, then the good ones are stored and the bad ones reported by index', async () => {
+    const ws = await newWorkspace(srv.url);
+    await ws.api.post('/v1/purchases', purchase('known'));
+    const res = await ws.api.post('/v1/purchases/batch', {
+      purchases: [
+        purchase('b-1'),
+        purchase('b-2', { items: [{ sku: 'x', quantity: -2, unitPrice: 3 }] }),
+        purchase('known'),
+        purchase('b-3', { customer: { phone: '123' } }),
+        purchase('b-4', { customer: { email: 'new@x.com' } }),
+        'not an object',
+        purchase('b-1'),
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      accepted: 2,
+      duplicates: 2,
+      errors: [
+        { index: 1, error: expect.objectContaining({ code: 'validation_failed', details: [expect.objectContaining({ path: 'items.0.quantity' })] }) },
+        { index: 3, error: expect.objectContaining({ code: 'validation_failed', details: [expect.objectContaining({ path: 'customer.phone' })] }) },
+        { index: 5, error: expect.objectContaining({ code: 'validation_failed' }) },
+      ],
+    });
+    const orders = await srv.deps.db('purchases').where({ workspace_id: ws.id }).orderBy('order_id').pluck('order_id');
+    expect(orders).toEqual(['b-1', 'b-4', 'known']);
+    expect((await ws.api.get('/v1/customers/p-1')).body.stats).toMatchObject({ purchaseCount: 2, totalSpent: 85 });
+  });
+
+  test('when a batch holds more than 1000 purchases, then 400 and nothing is written', async () => {
+    const ws = await newWorkspace(srv.url);
+    const before = await workspaceCounts(srv.deps.db, ws.id);
+    const res = await ws.api.post('/v1/purchases/batch', { purchases: Array.from({ length: 1001 }, (_, i) => purchase(`o${i}`)) });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(errorBody('validation_failed'));
+    expect(paths(res.body)).toEqual(['purchases']);
+    expect(await workspaceCounts(srv.deps.db, ws.id)).toEqual(before);
+  });
+
+  test('when a batch holds exactly 1000 purchases, then all are stored', async () => {
+    const ws = await newWorkspace(srv.url);
+    const res = await ws.api.post('/v1/purchases/batch', { purchases: Array.from({ length: 1000 }, (_, i) => purchase(`o${i}`, { customer: { externalId: `c${i % 100}` } })) });
+    expect(res.body).toEqual({ accepted: 1000, duplicates: 0, errors: [] });
+    const stats = await srv.deps.db('customer_stats').where({ workspace_id: ws.id }).select('purchase_count');
+    expect(stats).toHaveLength(100);
+    expect(stats.every((s) => s.purchase_count === 10)).toBe(true);
+  });
+});
+
+describe('POST /v1/purchases/:orderId/refund', () => {
+  test('when refunds exceed what was paid, then 422 and nothing changes; a named refund applies once', async () => {
+    const ws = await newWorkspace(srv.url);
+    await ws.api.post('/v1/purchases', purchase('r-1', { total: 100 }));
+    expect((await ws.api.post('/v1/purchases/r-1/refund', { amount: 60, refundId: 'rf-1' })).body).toMatchObject({ refunded: 60 });
+    expect((await ws.api.post('/v1/purchases/r-1/refund', { amount: 60, refundId: 'rf-1' })).body).toMatchObject({ refunded: 60, replayed: true });
+    const before = await workspaceCounts(srv.deps.db, ws.id);
+    const statsBefore = (await ws.api.get('/v1/customers/p-1')).body.stats;
+    const over = await ws.api.post('/v1/purchases/r-1/refund', { amount: 40.01 });
+    expect(over.status).toBe(422);
+    expect(over.body).toEqual(errorBody('unprocessable'));
+    expect(paths(over.body)).toEqual(['amount']);
+    for (const [body, path] of [[{ amount: -1 }, 'amount'], [{ amount: 0 }, 'amount'], [{ amount: '5' }, 'amount'], [{ amount: 1, why: 'x' }, '(root)']] as const) {
+      const bad = await ws.api.post('/v1/purchases/r-1/refund', body);
+      expect(bad.status).toBe(400);
+      expect(paths(bad.body)).toContain(path);
+    }
+    expect((await ws.api.post('/v1/purchases/nope/refund', { amount: 1 })).status).toBe(404);
+    expect(await workspaceCounts(srv.deps.db, ws.id)).toEqual(before);
+    expect((await ws.api.get('/v1/customers/p-1')).body.stats).toEqual(statsBefore);
+    expect((await ws.api.post('/v1/purchases/r-1/refund', { amount: 40 })).body).toMatchObject({ refunded: 100 });
+  });
+
+  test('when 10 refunds of 20 race on a purchase of 100, then exactly 5 succeed', async () => {
+    const ws = await newWorkspace(srv.url);
+    await ws.api.post('/v1/purchases', purchase('r-2', { total: 100 }));
+    const results = await Promise.all(Array.from({ length: 10 }, () => ws.api.post('/v1/purchases/r-2/refund', { amount: 20 })));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(5);
+    expect(results.filter((r) => r.status === 422)).toHaveLength(5);
+    expect((await ws.api.get('/v1/customers/p-1')).body.stats.totalSpent).toBe(0);
+  });
+});
