@@ -25,6 +25,8 @@ export const configSchema = z.object({
   PORT: intFromEnv(3000, 0, 65535),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/hark'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /** Key prefix of every BullMQ queue: two hark installations may share one Redis. */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, - or _').default('hark'),
   HARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters'),
   PUBLIC_URL: url(['http:', 'https:']).default('http://localhost:3000'),
   /** Secret for signing public tokens (unsubscribe, open, click); defaults to one derived from HARK_ADMIN_TOKEN. */

@@ -1,36 +1,32 @@
 import type { Server } from 'node:http';
+import type { Worker } from 'bullmq';
 import { buildApp, Deps } from './app';
 import { systemClock } from './clock';
 import { Config, ConfigError, loadConfig } from './config';
 import { createDb, ensureDatabase, migrateLatest } from './db';
 import { createLogger } from './logger';
-import { createMetrics } from './ops/metrics';
+import express from 'express';
+import { createMetrics, metricsMiddleware } from './ops/metrics';
+import { opsRoutes } from './ops/routes';
 import { Queues } from './queues';
 import { createRedis } from './redis';
 import { closeWorkers, startWorkers } from '../workers';
 
 /**
- * One build, three roles: `api` serves HTTP, `worker` runs the BullMQ workers, `all` does both.
+ * One build, three roles: `api` serves HTTP, `worker` runs the BullMQ workers (and serves only the
+ * operations endpoints), `all` does both.
  * Boot creates the database if missing and migrates it; SIGTERM/SIGINT stop taking work, let
  * running jobs finish, and close the pools, within SHUTDOWN_TIMEOUT_MS.
  */
 export async function start(config: Config) {
   const logger = createLogger(config.LOG_LEVEL);
-  await ensureDatabase(config.DATABASE_URL);
-  const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
-  await migrateLatest(db);
-  const redis = createRedis(config.REDIS_URL);
-  const deps: Deps = { config, db, redis, queues: new Queues(redis), clock: systemClock, logger, metrics: createMetrics() };
-
+  let deps: Deps | undefined;
   let server: Server | undefined;
-  if (config.ROLE !== 'worker') {
-    server = buildApp(deps).listen(config.PORT);
-    await new Promise<void>((resolve, reject) => server!.once('listening', resolve).once('error', reject));
-    logger.info({ port: config.PORT, role: config.ROLE }, 'hark listening');
-  }
-  const workers = config.ROLE !== 'api' ? await startWorkers(deps) : [];
-  if (workers.length) logger.info({ workers: workers.length }, 'workers started');
+  let workers: Worker[] = [];
 
+  // Signals are handled from the first line: a SIGTERM during boot (an orchestrator giving up, a
+  // test) waits for boot to settle, then closes what exists, instead of killing the process mid-migration.
+  let booted: Promise<unknown> = Promise.resolve();
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -41,19 +37,38 @@ export async function start(config: Config) {
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS);
     deadline.unref();
-    await Promise.allSettled([
-      server ? new Promise((r) => server!.close(r)) : Promise.resolve(),
-      closeWorkers(workers),
-    ]);
+    await booted.catch(() => undefined);
+    await Promise.allSettled([server ? new Promise((r) => server!.close(r)) : undefined, closeWorkers(workers)]);
     server?.closeAllConnections();
-    await deps.queues.close();
-    await Promise.allSettled([db.destroy(), redis.quit()]);
+    if (deps) {
+      await deps.queues.close();
+      await Promise.allSettled([deps.db.destroy(), deps.redis.quit()]);
+    }
     logger.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  return deps;
+
+  booted = (async () => {
+    await ensureDatabase(config.DATABASE_URL);
+    const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
+    await migrateLatest(db);
+    const redis = createRedis(config.REDIS_URL);
+    const d: Deps = { config, db, redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger, metrics: createMetrics() };
+    deps = d;
+    workers = config.ROLE !== 'api' ? await startWorkers(d) : [];
+    if (workers.length) logger.info({ workers: workers.length }, 'workers started');
+    // A worker serves only the operations endpoints (/healthz, /readyz, /metrics), so that an
+    // orchestrator can probe it and Prometheus can scrape its queue depths.
+    const app = config.ROLE === 'worker' ? express().disable('x-powered-by').use(metricsMiddleware(d.metrics), opsRoutes(d)) : buildApp(d);
+    const s = app.listen(config.PORT);
+    server = s;
+    await new Promise<void>((resolve, reject) => s.once('listening', resolve).once('error', reject));
+    logger.info({ port: config.PORT, role: config.ROLE }, 'hark listening');
+  })();
+  await booted;
+  return deps!;
 }
 
 if (require.main === module) {

@@ -152,3 +152,36 @@ describe('POST /v1/purchases/:orderId/refund', () => {
     expect((await ws.api.get('/v1/customers/p-1')).body.stats.totalSpent).toBe(0);
   });
 });
+
+describe('concurrent single purchases (stored in groups)', () => {
+  test('when 40 purchases of 8 customers arrive at once, then each is stored once with the right answer, and stats add up', async () => {
+    const ws = await newWorkspace(srv.url);
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => ws.api.post('/v1/purchases', purchase(`g-${i}`, { customer: { externalId: `gc-${i % 8}` }, total: 10 + i, items: [] }))),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(40).fill(201));
+    results.forEach((r, i) => expect(r.body).toMatchObject({ orderId: `g-${i}`, total: 10 + i, customer: { externalId: `gc-${i % 8}` } }));
+    for (let c = 0; c < 8; c++) {
+      const stats = (await ws.api.get(`/v1/customers/gc-${c}`)).body.stats;
+      const mine = Array.from({ length: 5 }, (_, k) => 10 + c + 8 * k);
+      expect(stats).toMatchObject({ purchaseCount: 5, totalSpent: mine.reduce((a, b) => a + b, 0) });
+    }
+  });
+
+  test("when one of many concurrent purchases fails in the database, then only that one fails (422) and the others are stored", async () => {
+    const ws = await newWorkspace(srv.url);
+    // Nine purchases at the per-value maximum put this customer's lifetime spend near its column's limit.
+    for (let i = 0; i < 9; i++) expect((await ws.api.post('/v1/purchases', purchase(`big-${i}`, { customer: { externalId: 'whale' }, total: 1e11, items: [] }))).status).toBe(201);
+    const before = await workspaceCounts(srv.deps.db, ws.id);
+    const results = await Promise.all([
+      ws.api.post('/v1/purchases', purchase('big-overflow', { customer: { externalId: 'whale' }, total: 1e11, items: [] })),
+      ...Array.from({ length: 10 }, (_, i) => ws.api.post('/v1/purchases', purchase(`small-${i}`, { customer: { externalId: `minnow-${i}` }, items: [] }))),
+    ]);
+    expect(results[0]!.status).toBe(422);
+    expect(results[0]!.body).toEqual(errorBody('unprocessable'));
+    expect(results.slice(1).map((r) => r.status)).toEqual(Array(10).fill(201));
+    const after = await workspaceCounts(srv.deps.db, ws.id);
+    expect(after).toMatchObject({ purchases: (before.purchases as number) + 10, customers: (before.customers as number) + 10 });
+    expect((await ws.api.get('/v1/customers/whale')).body.stats).toMatchObject({ purchaseCount: 9, totalSpent: 9e11 });
+  });
+});

@@ -32,6 +32,10 @@ export function errorHandler(logger: Logger) {
     if (err instanceof AppError) appErr = err;
     else if (err && typeof err === 'object' && 'type' in err && fromParserError(err as { type: string })) {
       appErr = fromParserError(err as { type: string })!;
+    } else if ((err as { code?: string }).code === '22003') {
+      // numeric_value_out_of_range: each value was within its limit, but a running total (a
+      // customer's lifetime spend) would leave its column's range. Bad input, not a fault.
+      appErr = new AppError('unprocessable', 'a total would exceed the largest amount hark stores');
     } else if (isDependencyDown(err)) {
       logger.error({ err: (err as Error).message, path: req.path }, 'dependency unavailable');
       appErr = new AppError('dependency_unavailable', 'a dependency (database or queue) is unavailable');

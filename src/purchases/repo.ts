@@ -6,13 +6,19 @@ import { withRetry } from '../tx';
 const DAY = 86400000;
 
 export async function getPurchase(db: Db, workspaceId: string, id: string) {
-  const p = await db('purchases as p')
-    .join('customers as c', 'c.id', 'p.customer_id')
-    .where({ 'p.workspace_id': workspaceId, 'p.id': id })
-    .first('p.*', 'c.external_id');
+  // One round trip: items come back as a JSON array beside the purchase.
+  const { rows } = await db.raw(
+    `SELECT p.*, c.external_id,
+       coalesce((SELECT json_agg(json_build_object('sku', i.sku, 'name', i.name, 'category', i.category, 'brand', i.brand,
+                  'quantity', i.quantity, 'unit_price', i.unit_price) ORDER BY i.id)
+                 FROM purchase_items i WHERE i.purchase_id = p.id), '[]'::json) AS items
+     FROM purchases p JOIN customers c ON c.id = p.customer_id
+     WHERE p.workspace_id = ? AND p.id = ?`,
+    [workspaceId, id],
+  );
+  const p = rows[0];
   if (!p) throw notFound('purchase');
-  const items = await db('purchase_items').where({ purchase_id: id }).orderBy('id');
-  return purchaseView(p, items);
+  return purchaseView(p, p.items);
 }
 
 export function purchaseView(p: Record<string, any>, items: Record<string, any>[]) {

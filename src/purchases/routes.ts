@@ -6,6 +6,7 @@ import { describeOperation } from '../ops/openapi';
 import { AppError } from '../errors';
 import { normalizeRef } from '../customers/identity';
 import { ingestPurchases } from './service';
+import { purchaseCoalescer } from './coalesce';
 import { getPurchase, refundPurchase } from './repo';
 import { batchPurchasesBody, PurchaseInput, purchaseBody, refundBody } from './schema';
 
@@ -15,13 +16,13 @@ describeOperation({ method: 'post', path: '/v1/purchases/:orderId/refund', summa
 
 export function purchaseRoutes(deps: Deps, guards: Guards) {
   const r = Router();
+  const ingestOne = purchaseCoalescer(deps.db, deps.clock);
 
   r.post('/v1/purchases', guards.ingest, async (req, res) => {
     const { workspaceId } = authOf(req);
     const body = parse(purchaseBody, req.body);
     normalizeRef(body.customer);
-    const { outcomes } = await ingestPurchases(deps.db, workspaceId, [body], deps.clock.now());
-    const o = outcomes[0]!;
+    const o = await ingestOne(workspaceId, body);
     res.status(o.created ? 201 : 200).json(await getPurchase(deps.db, workspaceId, o.id));
   });
 

@@ -1,0 +1,224 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { buildApp, Deps } from '../src/app';
+import { systemClock } from '../src/clock';
+import { loadConfig } from '../src/config';
+import { createDb, ensureDatabase, migrateLatest } from '../src/db';
+import { createLogger } from '../src/logger';
+import { createMetrics } from '../src/ops/metrics';
+import { Queues } from '../src/queues';
+import { createRedis } from '../src/redis';
+import { Bench, BenchContext, Metric, percentile } from './harness';
+
+/**
+ * npm run bench -- ingest [--scale small|full]
+ * The real app, in-process, on its own database (hark_bench_ingest, dropped and re-created), with
+ * customer stats maintained as in production. Three phases:
+ *  - batch: POST /v1/purchases/batch, 1000 purchases of 3 items a request, 4 concurrent clients;
+ *  - single: POST /v1/purchases, 32 concurrent keep-alive connections;
+ *  - ceiling: the batch phase's rows (customers, stats, purchases, items) loaded with a bare server-side
+ *    COPY into the same tables, indexes included. Each API figure is printed as a ratio to it.
+ */
+const BENCH_DB = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/hark_bench_ingest';
+const SCALES = {
+  small: { batchRequests: 20, singleRequests: 2_000, customers: 5_000 },
+  full: { batchRequests: 200, singleRequests: 20_000, customers: 50_000 },
+} as const;
+const CATEGORIES = ['shoes', 'care', 'bags', 'socks', 'coats', 'hats', 'belts', 'gloves'];
+const BASE_TIME = Date.parse('2026-01-01T00:00:00Z');
+
+interface Gen {
+  orderId: string;
+  customer: string;
+  occurredAt: string;
+  items: { sku: string; name: string; category: string; brand: string; quantity: number; unitPrice: number }[];
+  total: number;
+}
+
+/** Deterministic purchases: customers drawn from a fixed pool so that most hit an existing customer. */
+function makePurchase(prefix: string, i: number, customers: number): Gen {
+  const items = [0, 1, 2].map((k) => {
+    const n = (i * 7 + k * 13) % 97;
+    return { sku: `SKU-${n}`, name: `Item ${n}`, category: CATEGORIES[n % CATEGORIES.length]!, brand: `Brand ${n % 11}`, quantity: 1 + (n % 3), unitPrice: 5 + (n % 40) + 0.99 };
+  });
+  const total = Math.round(items.reduce((s, it) => s + it.quantity * it.unitPrice, 0) * 100) / 100;
+  return { orderId: `${prefix}-${i}`, customer: `c-${(i * 7919) % customers}`, occurredAt: new Date(BASE_TIME + i * 60_000).toISOString(), items, total };
+}
+const toBody = (p: Gen) => ({ orderId: p.orderId, customer: { externalId: p.customer }, occurredAt: p.occurredAt, total: p.total, currency: 'USD', channel: 'pos', items: p.items });
+
+/** A minimal keep-alive HTTP client: fetch's overhead would be measured as the server's. */
+function poster(base: string, key: string, connections: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const { hostname, port } = new URL(base);
+  return (path: string, body: unknown) =>
+    new Promise<{ status: number; ms: number; text: string }>((resolve, reject) => {
+      const data = Buffer.from(JSON.stringify(body));
+      const started = performance.now();
+      const req = http.request(
+        { agent, hostname, port, path, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': data.length } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, text: Buffer.concat(chunks).toString() }));
+        },
+      );
+      req.on('error', reject);
+      req.end(data);
+    });
+}
+
+/** Runs `total` tasks on `workers` concurrent loops; returns wall time and per-task latencies. */
+async function drive(total: number, workers: number, task: (i: number) => Promise<number>) {
+  let next = 0;
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < total) latencies.push(await task(next++));
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, latencies };
+}
+
+async function resetDatabase(url: string) {
+  const target = new URL(url);
+  const name = target.pathname.slice(1);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const c = new pg.Client({ connectionString: admin.toString() });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '')}" WITH (FORCE)`);
+  await c.end();
+  await ensureDatabase(url);
+}
+
+/** CSV field quoting for COPY ... WITH (FORMAT csv). */
+const csv = (row: (string | number | null)[]) => row.map((v) => (v === null ? '' : typeof v === 'number' ? String(v) : `"${v.replace(/"/g, '""')}"`)).join(',');
+
+/** The ceiling: the batch phase's rows, pre-shaped, COPYed straight into the tables. */
+async function copyCeiling(db: Deps['db'], workspaceId: string, purchases: Gen[], ctx: BenchContext): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'hark-bench-'));
+  chmodSync(dir, 0o755); // the Postgres server process reads the files
+  const [{ c, p, i }] = (await db.raw('SELECT (SELECT coalesce(max(id),0) FROM customers) + 1 AS c, (SELECT coalesce(max(id),0) FROM purchases) + 1 AS p, (SELECT coalesce(max(id),0) FROM purchase_items) + 1 AS i')).rows;
+  const customerIds = new Map<string, number>();
+  const stats = new Map<number, { n: number; spent: number; first: string; last: string; cats: Record<string, number> }>();
+  const custRows: string[] = [];
+  const purchaseRows: string[] = [];
+  const itemRows: string[] = [];
+  let itemId = Number(i);
+  purchases.forEach((pu, k) => {
+    let cid = customerIds.get(pu.customer);
+    if (cid === undefined) {
+      cid = Number(c) + customerIds.size;
+      customerIds.set(pu.customer, cid);
+      custRows.push(csv([cid, workspaceId, pu.customer]));
+    }
+    const pid = Number(p) + k;
+    purchaseRows.push(csv([pid, workspaceId, cid, pu.orderId, pu.occurredAt, pu.total, 'USD', 'pos']));
+    const s = stats.get(cid) ?? { n: 0, spent: 0, first: pu.occurredAt, last: pu.occurredAt, cats: {} };
+    s.n++;
+    s.spent += pu.total;
+    if (pu.occurredAt < s.first) s.first = pu.occurredAt;
+    if (pu.occurredAt > s.last) s.last = pu.occurredAt;
+    for (const it of pu.items) {
+      itemRows.push(csv([itemId++, pid, workspaceId, cid, pu.occurredAt, it.sku, it.name, it.category, it.brand, it.quantity, it.unitPrice]));
+      s.cats[it.category] = (s.cats[it.category] ?? 0) + it.quantity * it.unitPrice;
+    }
+    stats.set(cid, s);
+  });
+  const statRows = [...stats].map(([cid, s]) => csv([cid, workspaceId, s.n, s.spent.toFixed(2), s.first, s.last, JSON.stringify(s.cats)]));
+  const files = { customers: custRows, customer_stats: statRows, purchases: purchaseRows, purchase_items: itemRows };
+  for (const [t, rows] of Object.entries(files)) writeFileSync(join(dir, `${t}.csv`), rows.join('\n') + '\n', { mode: 0o644 });
+  const columns: Record<string, string> = {
+    customers: 'id, workspace_id, external_id',
+    customer_stats: 'customer_id, workspace_id, purchase_count, total_spent, first_purchase_at, last_purchase_at, category_spend',
+    purchases: 'id, workspace_id, customer_id, order_id, occurred_at, total, currency, channel',
+    purchase_items: 'id, purchase_id, workspace_id, customer_id, occurred_at, sku, name, category, brand, quantity, unit_price',
+  };
+  ctx.log(`COPY ${purchases.length} purchases, ${customerIds.size} customers, ${itemRows.length} items`);
+  const started = performance.now();
+  // One transaction, as the API's batches are: the ceiling is what Postgres itself can take in.
+  await db.transaction(async (trx) => {
+    for (const t of Object.keys(files)) await trx.raw(`COPY ${t} (${columns[t]}) FROM '${join(dir, `${t}.csv`)}' WITH (FORMAT csv)`);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  // Explicit ids bypassed the sequences: move them past the copied rows so the database stays usable.
+  for (const t of ['customers', 'purchases', 'purchase_items']) await db.raw(`SELECT setval(pg_get_serial_sequence('${t}', 'id'), (SELECT max(id) FROM ${t}))`);
+  rmSync(dir, { recursive: true, force: true });
+  return purchases.length / seconds;
+}
+
+export const bench: Bench = {
+  description: 'Purchase ingestion through the API (batch and single) against a bare COPY ceiling',
+  async run(ctx) {
+    const s = SCALES[ctx.scale];
+    await resetDatabase(BENCH_DB);
+    const config = loadConfig({ ...process.env, NODE_ENV: 'production', DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: 'bench-operator-token-0123456789', LOG_LEVEL: 'silent', PORT: '0', DB_POOL_MAX: '20' });
+    const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
+    await migrateLatest(db);
+    const redis = createRedis(config.REDIS_URL);
+    const deps: Deps = { config, db, redis, queues: new Queues(redis, 'hark-bench-ingest'), clock: systemClock, logger: createLogger('silent'), metrics: createMetrics() };
+    const server = buildApp(deps).listen(0);
+    await new Promise((r) => server.once('listening', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const made = await poster(base, config.HARK_ADMIN_TOKEN, 1)('/v1/workspaces', { name: 'bench' });
+      const { apiKey, id: workspaceId } = JSON.parse(made.text) as { apiKey: string; id: string };
+
+      // Warm-up (JIT, pool, plan cache), not measured.
+      const warm = poster(base, apiKey, 4);
+      await drive(200, 4, async (i) => (await warm('/v1/purchases', toBody(makePurchase('warm', i, s.customers)))).ms);
+
+      ctx.log(`batch: ${s.batchRequests} requests x 1000 purchases, 4 clients`);
+      const batchPost = poster(base, apiKey, 4);
+      const batchGen: Gen[] = [];
+      for (let i = 0; i < s.batchRequests * 1000; i++) batchGen.push(makePurchase('b', i, s.customers));
+      const batch = await drive(s.batchRequests, 4, async (r) => {
+        const res = await batchPost('/v1/purchases/batch', { purchases: batchGen.slice(r * 1000, r * 1000 + 1000).map(toBody) });
+        const out = JSON.parse(res.text) as { accepted: number };
+        if (res.status !== 200 || out.accepted !== 1000) throw new Error(`batch ${r}: ${res.status} ${res.text.slice(0, 300)}`);
+        return res.ms;
+      });
+      const batchRate = (s.batchRequests * 1000) / batch.seconds;
+
+      ctx.log(`single: ${s.singleRequests} requests, 32 connections`);
+      const singlePost = poster(base, apiKey, 32);
+      const single = await drive(s.singleRequests, 32, async (i) => {
+        const res = await singlePost('/v1/purchases', toBody(makePurchase('s', i, s.customers)));
+        if (res.status !== 201) throw new Error(`single ${i}: ${res.status} ${res.text.slice(0, 300)}`);
+        return res.ms;
+      });
+      const singleRate = s.singleRequests / single.seconds;
+
+      // The ceiling goes into a workspace of its own so that its rows do not meet the API's.
+      const [ceilingWs] = await db('workspaces').insert({ name: 'bench copy' }).returning('id');
+      const copyRate = await copyCeiling(db, ceilingWs.id as string, batchGen, ctx);
+      const ceiling = { name: 'bare COPY', value: copyRate };
+
+      const [{ n }] = await db('purchases').where({ workspace_id: workspaceId }).count({ n: '*' });
+      ctx.log(`stored through the API: ${n} purchases`);
+      const batchP99 = percentile(batch.latencies, 99);
+      const singleP99 = percentile(single.latencies, 99);
+      const metrics: Metric[] = [
+        { name: 'batch purchases/s', value: batchRate, unit: 'purchases/s', baseline: ceiling, target: { text: '>= 10000', met: batchRate >= 10_000 } },
+        { name: 'batch p99 per request', value: batchP99, unit: 'ms', target: { text: '< 250 ms', met: batchP99 < 250 } },
+        { name: 'batch p50 per request', value: percentile(batch.latencies, 50), unit: 'ms' },
+        { name: 'single requests/s', value: singleRate, unit: 'purchases/s', baseline: ceiling, target: { text: '>= 1500', met: singleRate >= 1500 } },
+        { name: 'single p99', value: singleP99, unit: 'ms', target: { text: '< 50 ms', met: singleP99 < 50 } },
+        { name: 'single p50', value: percentile(single.latencies, 50), unit: 'ms' },
+        { name: 'bare COPY purchases/s', value: copyRate, unit: 'purchases/s' },
+      ];
+      return metrics;
+    } finally {
+      await new Promise((r) => server.close(r));
+      server.closeAllConnections();
+      await deps.queues.close();
+      await db.destroy();
+      await redis.quit();
+    }
+  },
+};
