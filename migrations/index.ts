@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as m0001 from './0001_foundation';
 import * as m0002 from './0002_messaging';
+import * as m0003 from './0003_segments';
 import * as m0009 from './0009_foundation_fixes';
 
 /**
@@ -13,6 +14,7 @@ type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void
 const migrations: Array<[string, Migration]> = [
   ['0001_foundation', m0001],
   ['0002_messaging', m0002],
+  ['0003_segments', m0003],
   ['0009_foundation_fixes', m0009],
 ];
 

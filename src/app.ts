@@ -14,6 +14,7 @@ import { customerRoutes } from './customers/routes';
 import { purchaseRoutes } from './purchases/routes';
 import { eventRoutes } from './events/routes';
 import { AppError } from './errors';
+import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 
 export interface Deps {
   config: Config;
@@ -42,6 +43,8 @@ export function buildApp(deps: Deps) {
     next();
   });
   app.use(opsRoutes(deps));
+  // CSV uploads of static segment lists: a text/csv body, so before the JSON-only guard.
+  app.use(segmentCsvRoutes(deps));
   app.use(requireJson);
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: 'application/json' }));
   const ws = workspaceAuth(deps.db);
@@ -50,6 +53,7 @@ export function buildApp(deps: Deps) {
   app.use(customerRoutes(deps, guards));
   app.use(purchaseRoutes(deps, guards));
   app.use(eventRoutes(deps, guards));
+  app.use(segmentRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));
   return app;

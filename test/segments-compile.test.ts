@@ -1,0 +1,84 @@
+import knex from 'knex';
+import { compileQuery } from '../src/segments/compile';
+import { checkTree } from '../src/segments/validate';
+import type { SegmentNode } from '../src/segments/schema';
+
+/** The compiler's SQL text and bindings (no database): identifiers are constants, values bound. */
+const k = knex({ client: 'pg' });
+const WS = '11111111-1111-1111-1111-111111111111';
+const NOW = new Date('2026-06-01T12:00:00Z');
+const sql = (node: SegmentNode) => compileQuery(k, node, { workspaceId: WS, now: NOW, segments: new Map() }).toSQL().toNative();
+
+afterAll(() => k.destroy());
+
+test('when a stacked rule is compiled, then it is one query over customers and stats with every value bound', () => {
+  const q = sql({ all: [{ field: 'country', op: 'eq', value: 'US' }, { any: [{ field: 'totalSpent', op: 'gte', value: 100 }, { not: { field: 'email', op: 'contains', value: "x' OR 1=1--" } }] }] });
+  expect(q.sql).toBe(
+    'select "c"."id" as "customer_id" from "customers" as "c" left join "customer_stats" as "s" on "s"."customer_id" = "c"."id" ' +
+      'where "c"."workspace_id" = $1 and ((c.country = $2::text) AND ((s.total_spent >= $3::numeric) OR NOT coalesce((strpos(lower(c.email), lower($4::text)) > 0), false)))',
+  );
+  expect(q.bindings).toEqual([WS, 'US', 100, "x' OR 1=1--"]);
+});
+
+test('when a day count is compared, then it becomes a range on the stored timestamp', () => {
+  const q = sql({ field: 'daysSinceLastPurchase', op: 'between', value: [31, 90] });
+  expect(q.sql).toContain('(s.last_purchase_at <= $2::timestamptz AND s.last_purchase_at > $3::timestamptz)');
+  expect(q.bindings.slice(1)).toEqual([new Date(NOW.getTime() - 31 * 86400000), new Date(NOW.getTime() - 91 * 86400000)]);
+});
+
+test('when purchased has a category and minCount, then it is a grouped subquery on items in the window', () => {
+  const q = sql({ purchased: { category: 'books', withinDays: 365, minCount: 2 } });
+  expect(q.sql).toContain('c.id IN (SELECT x.customer_id FROM purchase_items x WHERE (x.workspace_id = $2 AND x.category = $3 AND x.occurred_at > $4::timestamptz) GROUP BY x.customer_id HAVING (count(DISTINCT x.purchase_id) >= $5))');
+  expect(q.bindings).toEqual([WS, WS, 'books', new Date(NOW.getTime() - 366 * 86400000), 2]);
+});
+
+test('when an event with no minCount is compiled, then it is a correlated EXISTS scoped to the workspace', () => {
+  const q = sql({ event: { type: 'email_open', withinDays: 60 } });
+  expect(q.sql).toContain('EXISTS (SELECT 1 FROM events x WHERE x.customer_id = c.id AND (x.workspace_id = $2 AND x.type = $3 AND x.occurred_at > $4::timestamptz))');
+});
+
+test('when topPercent is compiled, then the threshold is ranked within the workspace among buyers', () => {
+  const q = sql({ field: 'totalSpent', op: 'topPercent', value: 10 });
+  expect(q.sql).toContain('ORDER BY 1 DESC LIMIT (SELECT ceil(count(*) * $3::numeric / 100)::bigint FROM customer_stats r3 WHERE r3.workspace_id = $4');
+  expect(q.bindings).toEqual([WS, WS, 10, WS]);
+});
+
+test('when an attribute is compared, then its key is a bound value, not an identifier', () => {
+  const q = sql({ field: 'attributes.tier', op: 'eq', value: 'gold' });
+  expect(q.sql).toContain('(c.attributes -> $2) = $3::jsonb');
+  expect(q.bindings).toEqual([WS, 'tier', '"gold"']);
+});
+
+test('when a preset or static segment is compiled, then it expands to its rule or a membership lookup', () => {
+  expect(sql({ preset: 'returning' }).sql).toContain('s.purchase_count >= $2::numeric');
+  const id = '22222222-2222-2222-2222-222222222222';
+  const q = sql({ segment: id });
+  expect(q.sql).toContain('EXISTS (SELECT 1 FROM segment_static_members m WHERE m.segment_id = $2 AND m.customer_id = c.id)');
+  expect(q.bindings).toEqual([WS, id]);
+});
+
+describe('checkTree', () => {
+  test.each([
+    [{ field: 'email" OR 1=1--', op: 'eq', value: 'x' }, 'field'],
+    [{ field: 'totalSpent', op: 'contains', value: 'x' }, 'op'],
+    [{ field: 'totalSpent', op: 'gt', value: '5' }, 'value'],
+    [{ field: 'totalSpent', op: 'between', value: [5, 1] }, 'value'],
+    [{ field: 'country', op: 'in', value: ['US', 3] }, 'value.1'],
+    [{ field: 'email', op: 'exists', value: 'x' }, 'value'],
+    [{ all: [{ preset: 'vip' }], any: [] }, '(root)'],
+    [{ all: [{ purchased: { category: 'x', colour: 'red' } }] }, 'all.0.purchased'],
+    [{ field: 'daysSinceLastPurchase', op: 'gt', value: { field: 'email' } }, 'value.field'],
+  ])('when the tree is %j, then the error names %s', (tree, path) => {
+    const r = checkTree(tree);
+    expect(r.node).toBeNull();
+    expect(r.errors[0]!.path).toBe(path);
+  });
+
+  test('when a valid tree is checked, then it comes back unchanged and its segment references are collected', () => {
+    const tree = { any: [{ preset: 'vip' }, { segment: '22222222-2222-2222-2222-222222222222' }] };
+    const r = checkTree(tree, ['definition']);
+    expect(r.errors).toEqual([]);
+    expect(r.node).toEqual(tree);
+    expect(r.segmentRefs).toEqual([{ id: '22222222-2222-2222-2222-222222222222', path: 'definition.any.1.segment' }]);
+  });
+});
