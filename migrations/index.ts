@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import * as m0001 from './0001_foundation';
 import * as m0002 from './0002_messaging';
 import * as m0003 from './0003_segments';
+import * as m0005 from './0005_campaigns';
+import * as m0007 from './0007_results';
 import * as m0009 from './0009_foundation_fixes';
 
 /**
@@ -15,6 +17,8 @@ const migrations: Array<[string, Migration]> = [
   ['0001_foundation', m0001],
   ['0002_messaging', m0002],
   ['0003_segments', m0003],
+  ['0005_campaigns', m0005],
+  ['0007_results', m0007],
   ['0009_foundation_fixes', m0009],
 ];
 

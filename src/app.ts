@@ -13,8 +13,13 @@ import { workspaceRoutes } from './workspaces/routes';
 import { customerRoutes } from './customers/routes';
 import { purchaseRoutes } from './purchases/routes';
 import { eventRoutes } from './events/routes';
+import { resultRoutes } from './results/routes';
+import { webhookRoutes } from './webhooks/routes';
+import { templateRoutes } from './templates/routes';
+import { publicRoutes } from './public/routes';
 import { AppError } from './errors';
 import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
+import { campaignRoutes } from './campaigns/routes';
 
 export interface Deps {
   config: Config;
@@ -43,6 +48,8 @@ export function buildApp(deps: Deps) {
     next();
   });
   app.use(opsRoutes(deps));
+  // Inbox links and Twilio webhooks (form bodies): mounted before the JSON-only guard.
+  app.use(publicRoutes(deps));
   // CSV uploads of static segment lists: a text/csv body, so before the JSON-only guard.
   app.use(segmentCsvRoutes(deps));
   app.use(requireJson);
@@ -53,7 +60,11 @@ export function buildApp(deps: Deps) {
   app.use(customerRoutes(deps, guards));
   app.use(purchaseRoutes(deps, guards));
   app.use(eventRoutes(deps, guards));
+  app.use(templateRoutes(deps, guards));
+  app.use(resultRoutes(deps, guards));
+  app.use(webhookRoutes(deps, guards));
   app.use(segmentRoutes(deps, guards));
+  app.use(campaignRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));
   return app;

@@ -4,6 +4,10 @@ import type { Redis } from 'ioredis';
 /** Every queue hark uses. Job data is ids only: BullMQ stores it in clear text in Redis. */
 export const QUEUE_NAMES = {
   maintenance: 'hark-maintenance',
+  campaigns: 'hark-campaigns',
+  dispatch: 'hark-dispatch',
+  results: 'hark-results',
+  webhooks: 'hark-webhooks',
 } as const;
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];

@@ -1,10 +1,14 @@
 import type { Worker } from 'bullmq';
 import type { Deps } from '../src/app';
 import { startMaintenanceWorker } from './maintenance-worker';
+import { startResultsWorker } from './results-worker';
+import { startWebhookWorker } from './webhook-worker';
+import { startDispatchWorker } from './dispatch-worker';
+import { startCampaignWorker } from './campaign-worker';
 
 /** Starts every BullMQ worker of the `worker` role; each is a thin processor calling into src/. */
 export async function startWorkers(deps: Deps): Promise<Worker[]> {
-  return [await startMaintenanceWorker(deps)];
+  return [await startMaintenanceWorker(deps), await startResultsWorker(deps), await startWebhookWorker(deps), await startDispatchWorker(deps), await startCampaignWorker(deps)];
 }
 
 export async function closeWorkers(workers: Worker[]): Promise<void> {

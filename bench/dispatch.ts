@@ -1,0 +1,163 @@
+import pg from 'pg';
+import nodemailer from 'nodemailer';
+import type { Bench, Metric } from './harness';
+import { systemClock } from '../src/clock';
+import { loadConfig } from '../src/config';
+import { createDb, Db, ensureDatabase, migrateLatest } from '../src/db';
+import { createLogger } from '../src/logger';
+import { createMetrics } from '../src/ops/metrics';
+import { Queues, QUEUE_NAMES } from '../src/queues';
+import { createRedis } from '../src/redis';
+import { runFanout } from '../src/campaigns/service';
+import { createWorkspace, updateSettings } from '../src/workspaces/repo';
+import { startDispatchWorker } from '../workers/dispatch-worker';
+import { startCampaignWorker } from '../workers/campaign-worker';
+import { startSmtpPeer } from '../test/helpers/smtp-peer';
+import { startTwilioStandin } from '../test/helpers/twilio-standin';
+
+/**
+ * Issue 4 targets: fan-out of 1,000,000 recipients under 60 s (baseline: one bare INSERT ... SELECT
+ * of as many message rows); email end-to-end >= 70% of a bare nodemailer pool into the same local
+ * SMTP server; SMS >= 70% of bare twilio-library calls into the same stand-in; worker RSS < 300 MB.
+ * Small scale: 50,000 fan-out, 5,000 email, 2,000 SMS. Own database hark_bench_dispatch.
+ */
+const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/hark_bench_dispatch';
+
+async function freshDatabase(url: string) {
+  const name = new URL(url).pathname.slice(1);
+  if (!/^hark_bench_[a-z0-9_]+$/.test(name)) throw new Error(`refusing to recreate ${name}`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const c = new pg.Client({ connectionString: admin.toString() });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await c.end();
+  await ensureDatabase(url);
+}
+
+/** A workspace with n customers in city `city` (server-side generate_series), a segment, a template and a campaign. */
+async function seed(db: Db, n: number, channel: 'email' | 'sms', tag: string) {
+  const ws = await createWorkspace(db, { name: `bench ${tag}` });
+  await updateSettings(db, ws.id, { fromEmail: 'shop@example.com', smsFrom: '+15005550006', postalAddress: '1 Main St' });
+  await db.raw(
+    `INSERT INTO customers (workspace_id, external_id, email, phone, city, gender, birth_date, email_consent, sms_consent)
+     SELECT ?, 'c' || g, 'c' || g || '@${tag}.example', '+1' || (2000000000 + g)::text, 'Riga', CASE WHEN g % 2 = 0 THEN 'female' ELSE 'male' END,
+            date '1960-01-01' + (g % 15000), 'subscribed', 'subscribed'
+       FROM generate_series(1, ?) g`,
+    [ws.id, n],
+  );
+  await db.raw('ANALYZE customers');
+  const [seg] = await db('segments').insert({ workspace_id: ws.id, name: 'riga', kind: 'dynamic', definition: JSON.stringify({ field: 'city', op: 'eq', value: 'Riga' }) }).returning('id');
+  const [tpl] = await db('templates').insert(channel === 'email' ? { workspace_id: ws.id, name: 't', channel, subject: 'Hello {{ customer.firstName }}', body: '<p>Spring sale</p>', format: 'html' } : { workspace_id: ws.id, name: 't', channel, body: 'Spring sale today', format: 'text' }).returning('id');
+  const [c] = await db('campaigns').insert({ workspace_id: ws.id, name: 'bench', channel, template_id: tpl.id, segment_ids: [seg.id], status: 'sending', started_at: new Date() }).returning('id');
+  return { workspaceId: ws.id, campaignId: String(c.id) };
+}
+
+const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+async function pool<T>(items: T[], parallel: number, fn: (t: T) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+export const bench: Bench = {
+  description: 'campaign fan-out into the outbox; email and SMS end to end vs bare nodemailer/twilio',
+  async run(ctx) {
+    const full = ctx.scale === 'full';
+    const nFan = full ? 1_000_000 : 50_000;
+    const nEmail = full ? 100_000 : 5_000;
+    const nSms = full ? 20_000 : 2_000;
+    await freshDatabase(URL_);
+    const smtp = await startSmtpPeer({ keep: false });
+    const standin = await startTwilioStandin({ keep: false });
+    const config = loadConfig({ DATABASE_URL: URL_, SMTP_URL: smtp.url, TWILIO_API_URL: standin.url, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent', EMAIL_RATE_PER_SECOND: '100000', SMS_RATE_PER_SECOND: '100000' });
+    const db = createDb(URL_, 10);
+    const redis = createRedis(config.REDIS_URL);
+    const queues = new Queues(redis, `hark-bench-dispatch-${Date.now()}`);
+    const deps = { config, db, redis, queues, clock: systemClock, logger: createLogger('silent'), metrics: createMetrics() };
+    let rss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (rss = Math.max(rss, process.memoryUsage().rss)), 200);
+    const metrics: Metric[] = [];
+    try {
+      await migrateLatest(db);
+
+      // 1. Fan-out alone (dispatch requests go to a queue nobody consumes).
+      ctx.log(`seeding ${nFan} customers`);
+      const fan = await seed(db, nFan, 'email', 'fan');
+      let t0 = process.hrtime.bigint();
+      await runFanout(deps, fan.campaignId);
+      const fanSecs = secs(t0);
+      const rows = Number((await db('messages').where({ campaign_id: fan.campaignId }).count<{ count: string }[]>('* as count'))[0]!.count);
+      if (rows !== nFan) throw new Error(`fan-out wrote ${rows} rows, expected ${nFan}`);
+      const base = await seed(db, 0, 'email', 'fanbase');
+      t0 = process.hrtime.bigint();
+      await db.raw(`INSERT INTO messages (workspace_id, campaign_id, customer_id, channel, template_id, address, status)
+                    SELECT c.workspace_id, ?, c.id, 'email', NULL, c.email, 'queued' FROM customers c WHERE c.workspace_id = ?`, [base.campaignId, fan.workspaceId]);
+      const bareSecs = secs(t0);
+      const projected = full ? fanSecs : (fanSecs * 1_000_000) / nFan;
+      metrics.push({ name: `fan-out ${nFan} recipients`, value: fanSecs, unit: 's', baseline: { name: 'bare INSERT ... SELECT', value: bareSecs }, target: { text: full ? '< 60 s' : '< 60 s per 1M (projected linearly)', met: projected < 60 } });
+      await queues.get(QUEUE_NAMES.dispatch).obliterate({ force: true });
+      await db('campaigns').whereIn('id', [fan.campaignId, base.campaignId]).update({ status: 'cancelled' });
+      await db('messages').whereIn('campaign_id', [fan.campaignId, base.campaignId]).update({ status: 'cancelled' });
+
+      // 2. Email baseline: pre-rendered messages through a bare nodemailer pool.
+      const transport = nodemailer.createTransport({ host: '127.0.0.1', port: smtp.port, secure: false, pool: true, maxConnections: 8, maxMessages: 1000 });
+      const html = '<p>Spring sale</p><p>1 Main St</p>';
+      t0 = process.hrtime.bigint();
+      await pool(Array.from({ length: nEmail }, (_, i) => i), 64, (i) => transport.sendMail({ from: 'shop@example.com', to: `b${i}@base.example`, subject: 'Hello', html, text: 'Spring sale' }));
+      const bareEmail = nEmail / secs(t0);
+      transport.close();
+
+      // 3. The SMS baseline (bare twilio-library calls) runs after the SMS end-to-end run, below.
+
+      // 4. End to end through the real workers.
+      const workers = [await startDispatchWorker(deps, { concurrency: 8 }), await startCampaignWorker(deps)];
+      for (const [channel, n] of [['email', nEmail], ['sms', nSms]] as const) {
+        const s = await seed(db, n, channel, `e2e${channel}`);
+        const before = channel === 'email' ? smtp.count() : standin.messages.length;
+        t0 = process.hrtime.bigint();
+        await runFanout(deps, s.campaignId);
+        for (;;) {
+          const got = (channel === 'email' ? smtp.count() : standin.messages.length) - before;
+          if (got >= n) break;
+          if (secs(t0) > 1800) throw new Error(`${channel}: only ${got} of ${n} after 30 min`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const rate = n / secs(t0);
+        if (channel === 'email') {
+          metrics.push({ name: `email end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare nodemailer pool', value: bareEmail }, target: { text: '>= 70% of baseline', met: rate >= 0.7 * bareEmail } });
+        } else {
+          const bareSms = await smsBaseline(config, standin.url, n);
+          metrics.push({ name: `sms end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare twilio library calls', value: bareSms }, target: { text: '>= 70% of baseline', met: rate >= 0.7 * bareSms } });
+        }
+        ctx.log(`${channel}: ${rate.toFixed(0)} msg/s`);
+      }
+      await Promise.all(workers.map((w) => w.close()));
+      metrics.push({ name: 'worker RSS (max, in-process)', value: rss / 1e6, unit: 'MB', target: { text: '< 300 MB', met: rss / 1e6 < 300 } });
+      return metrics;
+    } finally {
+      clearInterval(sampler);
+      await queues.get(QUEUE_NAMES.dispatch).obliterate({ force: true }).catch(() => undefined);
+      await queues.get(QUEUE_NAMES.campaigns).obliterate({ force: true }).catch(() => undefined);
+      await queues.close();
+      await db.destroy();
+      await redis.quit();
+      await smtp.close();
+      await standin.close();
+    }
+  },
+};
+
+/** n messages.create calls with 16 in flight (the worker's parallelism), through the same base-URL rewrite. */
+async function smsBaseline(config: ReturnType<typeof loadConfig>, apiUrl: string, n: number): Promise<number> {
+  const { createTwilioChannel } = await import('../src/channels/twilio');
+  // The channel is only the library plus a base-URL rewrite: no rendering, rules or bookkeeping.
+  const ch = createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl });
+  const t0 = process.hrtime.bigint();
+  await pool(Array.from({ length: n }, (_, i) => i), 16, (i) => ch.send({ messageId: String(i), to: `+1${3000000000 + i}`, from: '+15005550006', body: 'Spring sale today' }));
+  const rate = n / secs(t0);
+  await ch.close();
+  return rate;
+}

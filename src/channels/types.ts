@@ -1,0 +1,44 @@
+/**
+ * The one small interface every provider sits behind (after Dittofeed's destinations/*):
+ * dispatch speaks to a Channel, tests swap in a real local SMTP server or Twilio stand-in.
+ */
+export interface OutgoingEmail {
+  messageId: string;
+  to: string;
+  from: string;
+  replyTo?: string;
+  subject: string;
+  html: string;
+  text: string;
+  headers: Record<string, string>;
+}
+
+export interface OutgoingSms {
+  messageId: string;
+  to: string;
+  from: string;
+  body: string;
+  statusCallback?: string;
+}
+
+export interface Channel<M> {
+  send(m: M): Promise<{ providerId: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A provider's refusal, classified once here so that dispatch never parses provider errors:
+ * `permanent` means a retry cannot help (fail the message), `suppress` means the address itself
+ * is bad or opted out (add it to the suppression list). `code` is the provider's own code.
+ */
+export class ChannelError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+    readonly suppress: boolean,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'ChannelError';
+  }
+}

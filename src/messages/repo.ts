@@ -1,0 +1,137 @@
+import type { Knex } from 'knex';
+import { bindings } from '../db';
+
+/** The dispatch side of the outbox: claiming, outcomes, and the sweeper's recovery queries. */
+type Conn = Knex | Knex.Transaction;
+
+export interface ClaimedMessage {
+  id: string;
+  workspace_id: string;
+  campaign_id: string | null;
+  automation_id: string | null;
+  customer_id: string | null;
+  channel: 'email' | 'sms';
+  template_id: string | null;
+  address: string | null;
+  attempts: number;
+}
+
+/**
+ * queued -> sending, row by row atomically: a row another worker claimed first, a cancelled or
+ * not-yet-due row is simply not returned. The claim is what makes a send happen at most once.
+ */
+export async function claim(db: Conn, ids: string[], workerId: string, now: Date): Promise<ClaimedMessage[]> {
+  if (!ids.length) return [];
+  const { rows } = await db.raw(
+    `UPDATE messages SET status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1
+      WHERE id = ANY(?::bigint[]) AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)
+      RETURNING id, workspace_id, campaign_id, automation_id, customer_id, channel, template_id, address, attempts`,
+    bindings([now, workerId, ids, now]),
+  );
+  return (rows as ClaimedMessage[]).map((r) => ({ ...r, id: String(r.id), customer_id: r.customer_id === null ? null : String(r.customer_id) }));
+}
+
+/** How many of these rows are queued, per channel (rate tokens are taken before the claim). */
+export async function queuedChannels(db: Conn, ids: string[]): Promise<Array<[string, number]>> {
+  if (!ids.length) return [];
+  const rows = await db('messages').whereIn('id', ids).andWhere('status', 'queued').groupBy('channel').select('channel', db.raw('count(*)::int AS n'));
+  return rows.map((r: { channel: string; n: number }) => [r.channel, r.n] as [string, number]);
+}
+
+export async function markSkipped(db: Conn, items: Array<{ id: string; reason: string }>): Promise<void> {
+  if (!items.length) return;
+  await db.raw(
+    `UPDATE messages m SET status = 'skipped', skip_reason = v.reason, claimed_by = NULL
+       FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::text[]) AS reason) v
+      WHERE m.id = v.id AND m.status = 'sending'`,
+    bindings([items.map((i) => i.id), items.map((i) => i.reason)]),
+  );
+}
+
+/** Back to queued, due later (quiet hours or retry backoff); the sweeper requests it when due. */
+export async function requeue(db: Conn, items: Array<{ id: string; until: Date; quiet: boolean; error?: string }>): Promise<void> {
+  if (!items.length) return;
+  await db.raw(
+    `UPDATE messages m SET status = 'queued', send_after = v.until, quiet_deferred = m.quiet_deferred OR v.quiet,
+            error = coalesce(v.error, m.error), dispatch_requested_at = NULL, claimed_by = NULL
+       FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::timestamptz[]) AS until, unnest(?::boolean[]) AS quiet, unnest(?::text[]) AS error) v
+      WHERE m.id = v.id AND m.status = 'sending'`,
+    bindings([items.map((i) => i.id), items.map((i) => i.until.toISOString()), items.map((i) => i.quiet), items.map((i) => i.error ?? null)]),
+  );
+}
+
+/** Email counts as delivered once the SMTP server accepted it (API.md); SMS waits for the callback. */
+export async function markSent(db: Conn, items: Array<{ id: string; channel: string; providerId: string }>, now: Date): Promise<string[]> {
+  if (!items.length) return [];
+  const { rows } = await db.raw(
+    `UPDATE messages m SET status = CASE WHEN m.channel = 'email' THEN 'delivered' ELSE 'sent' END,
+            provider_id = v.pid, sent_at = ?, delivered_at = CASE WHEN m.channel = 'email' THEN ?::timestamptz END,
+            error = NULL, claimed_by = NULL
+       FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::text[]) AS pid) v
+      WHERE m.id = v.id AND m.status = 'sending'
+      RETURNING m.id`,
+    bindings([now, now, items.map((i) => i.id), items.map((i) => i.providerId)]),
+  );
+  return (rows as Array<{ id: string }>).map((r) => String(r.id));
+}
+
+export async function markFailed(db: Conn, items: Array<{ id: string; error: string }>, now: Date): Promise<string[]> {
+  if (!items.length) return [];
+  const { rows } = await db.raw(
+    `UPDATE messages m SET status = 'failed', failed_at = ?, error = v.error, claimed_by = NULL
+       FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::text[]) AS error) v
+      WHERE m.id = v.id AND m.status = 'sending'
+      RETURNING m.id`,
+    bindings([now, items.map((i) => i.id), items.map((i) => i.error)]),
+  );
+  return (rows as Array<{ id: string }>).map((r) => String(r.id));
+}
+
+// ---- sweeper ----
+
+/** Heartbeats use the wall clock: they measure process liveness, not business time. */
+export async function heartbeat(db: Conn, workerId: string, wallNow: Date): Promise<void> {
+  await db.raw(
+    `INSERT INTO dispatch_workers (id, started_at, heartbeat_at) VALUES (?, ?, ?)
+     ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at`,
+    [workerId, wallNow, wallNow],
+  );
+}
+
+export async function removeWorker(db: Conn, workerId: string): Promise<void> {
+  await db('dispatch_workers').where({ id: workerId }).del();
+}
+
+/**
+ * A row left in 'sending' by a worker that is gone (no heartbeat within deadAfterMs) may or may
+ * not have reached the provider: it becomes 'unknown' and is never resent.
+ */
+export async function markOrphansUnknown(db: Conn, wallNow: Date, deadAfterMs: number): Promise<number> {
+  const alive = new Date(wallNow.getTime() - deadAfterMs);
+  const { rowCount } = await db.raw(
+    `UPDATE messages SET status = 'unknown', error = 'worker stopped during the provider call', claimed_by = NULL
+      WHERE status = 'sending'
+        AND (claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM dispatch_workers WHERE heartbeat_at > ?))`,
+    [alive],
+  );
+  await db('dispatch_workers').where('heartbeat_at', '<', new Date(wallNow.getTime() - 3600_000)).del();
+  return rowCount ?? 0;
+}
+
+/**
+ * Due queued rows whose dispatch was never requested, or was requested before `staleBefore`
+ * (its job was lost with Redis, or is long overdue): marks them requested and returns them.
+ * SKIP LOCKED lets several sweepers run at once without taking the same rows.
+ */
+export async function takeUndispatched(db: Conn, now: Date, staleBefore: Date, wallNow: Date, limit: number): Promise<string[]> {
+  const { rows } = await db.raw(
+    `WITH due AS (
+       SELECT id FROM messages
+        WHERE status = 'queued' AND (dispatch_requested_at IS NULL OR dispatch_requested_at < ?)
+          AND (send_after IS NULL OR send_after <= ?)
+        ORDER BY dispatch_requested_at NULLS FIRST, id LIMIT ? FOR UPDATE SKIP LOCKED)
+     UPDATE messages m SET dispatch_requested_at = ? FROM due WHERE m.id = due.id RETURNING m.id`,
+    [staleBefore, now, limit, wallNow],
+  );
+  return (rows as Array<{ id: string }>).map((r) => String(r.id)).sort((a, b) => Number(a) - Number(b));
+}

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import { Worker } from 'bullmq';
+import type { Deps } from '../src/app';
+import { createSmtpChannel, dkimFromConfig } from '../src/channels/smtp';
+import { createTwilioChannel } from '../src/channels/twilio';
+import { Channels, dispatchBatch, DispatchContext } from '../src/messages/dispatch';
+import { RateLimiter } from '../src/messages/rate';
+import { heartbeat, removeWorker } from '../src/messages/repo';
+import { DEFAULT_SWEEP, sweepOutbox, SweepOptions } from '../src/messages/sweeper';
+import { QUEUE_NAMES } from '../src/queues';
+
+export interface DispatchWorkerOptions {
+  /** Providers; by default built from config (SMTP_URL, TWILIO_*). */
+  channels?: Channels;
+  concurrency?: number;
+  sweepEveryMs?: number;
+  sweep?: SweepOptions;
+}
+
+/**
+ * Dispatch jobs carry message ids; the work is dispatchBatch. The worker closes its sweeper
+ * timer, its providers and its heartbeat row after BullMQ has let running jobs finish.
+ */
+class DispatchWorker extends Worker {
+  cleanup: () => Promise<void> = async () => {};
+  override async close(force?: boolean): Promise<void> {
+    await super.close(force);
+    await this.cleanup();
+  }
+}
+
+export function channelsFromConfig(config: Deps['config']): Channels {
+  return {
+    email: createSmtpChannel({ url: config.SMTP_URL, pool: true, maxConnections: 8, dkim: dkimFromConfig(config) }),
+    sms: createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: config.TWILIO_API_URL }),
+  };
+}
+
+export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOptions = {}): Promise<Worker> {
+  const workerId = randomUUID();
+  const channels = opts.channels ?? channelsFromConfig(deps.config);
+  const ctx: DispatchContext = {
+    db: deps.db,
+    clock: deps.clock,
+    config: deps.config,
+    logger: deps.logger,
+    channels,
+    rate: new RateLimiter(deps.redis, deps.queues.prefix, { email: deps.config.EMAIL_RATE_PER_SECOND, sms: deps.config.SMS_RATE_PER_SECOND }),
+    workerId,
+    parallel: 16,
+  };
+  // The heartbeat row exists before the first claim, so no sweeper can take our rows for orphans.
+  await heartbeat(deps.db, workerId, new Date());
+  const worker = new DispatchWorker(
+    QUEUE_NAMES.dispatch,
+    async (job) => {
+      const ids = (job.data as { ids: string[] }).ids.map(String);
+      await dispatchBatch(ctx, ids);
+    },
+    { connection: deps.redis.duplicate(), prefix: deps.queues.prefix, concurrency: opts.concurrency ?? 4 },
+  );
+  worker.on('error', (err) => deps.logger.error({ err: err.message }, 'dispatch worker error'));
+  let sweeping = false;
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    sweepOutbox(deps, workerId, opts.sweep ?? DEFAULT_SWEEP)
+      .catch((err) => deps.logger.error({ err: (err as Error).message }, 'dispatch sweep failed'))
+      .finally(() => (sweeping = false));
+  }, opts.sweepEveryMs ?? 2000);
+  worker.cleanup = async () => {
+    clearInterval(timer);
+    while (sweeping) await new Promise((r) => setTimeout(r, 20));
+    await Promise.allSettled([channels.email.close(), channels.sms.close()]);
+    await removeWorker(deps.db, workerId).catch(() => undefined);
+  };
+  return worker;
+}
