@@ -15,6 +15,7 @@ import { purchaseRoutes } from './purchases/routes';
 import { eventRoutes } from './events/routes';
 import { resultRoutes } from './results/routes';
 import { webhookRoutes } from './webhooks/routes';
+import { automationRoutes } from './automations/routes';
 import { templateRoutes } from './templates/routes';
 import { publicRoutes } from './public/routes';
 import { AppError } from './errors';
@@ -63,6 +64,7 @@ export function buildApp(deps: Deps) {
   app.use(templateRoutes(deps, guards));
   app.use(resultRoutes(deps, guards));
   app.use(webhookRoutes(deps, guards));
+  app.use(automationRoutes(deps, guards));
   app.use(segmentRoutes(deps, guards));
   app.use(campaignRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
