@@ -3,6 +3,7 @@ import * as m0001 from './0001_foundation';
 import * as m0002 from './0002_messaging';
 import * as m0003 from './0003_segments';
 import * as m0005 from './0005_campaigns';
+import * as m0006 from './0006_predictions';
 import * as m0007 from './0007_results';
 import * as m0008 from './0008_automations';
 import * as m0009 from './0009_foundation_fixes';
@@ -19,6 +20,7 @@ const migrations: Array<[string, Migration]> = [
   ['0002_messaging', m0002],
   ['0003_segments', m0003],
   ['0005_campaigns', m0005],
+  ['0006_predictions', m0006],
   ['0007_results', m0007],
   ['0008_automations', m0008],
   ['0009_foundation_fixes', m0009],

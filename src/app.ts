@@ -13,6 +13,8 @@ import { workspaceRoutes } from './workspaces/routes';
 import { customerRoutes } from './customers/routes';
 import { purchaseRoutes } from './purchases/routes';
 import { eventRoutes } from './events/routes';
+import { predictionRoutes } from './predictions/routes';
+import { scoringRoutes } from './scoring/routes';
 import { resultRoutes } from './results/routes';
 import { webhookRoutes } from './webhooks/routes';
 import { automationRoutes } from './automations/routes';
@@ -62,6 +64,8 @@ export function buildApp(deps: Deps) {
   app.use(purchaseRoutes(deps, guards));
   app.use(eventRoutes(deps, guards));
   app.use(templateRoutes(deps, guards));
+  app.use(predictionRoutes(deps, guards));
+  app.use(scoringRoutes(deps, guards));
   app.use(resultRoutes(deps, guards));
   app.use(webhookRoutes(deps, guards));
   app.use(automationRoutes(deps, guards));

@@ -6,6 +6,7 @@ export const QUEUE_NAMES = {
   maintenance: 'hark-maintenance',
   campaigns: 'hark-campaigns',
   dispatch: 'hark-dispatch',
+  predictions: 'hark-predictions',
   automations: 'hark-automations',
   results: 'hark-results',
   webhooks: 'hark-webhooks',

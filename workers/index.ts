@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { Deps } from '../src/app';
 import { startMaintenanceWorker } from './maintenance-worker';
+import { startPredictionsWorker } from './predictions-worker';
 import { startAutomationWorker } from './automation-worker';
 import { startResultsWorker } from './results-worker';
 import { startWebhookWorker } from './webhook-worker';
@@ -9,7 +10,7 @@ import { startCampaignWorker } from './campaign-worker';
 
 /** Starts every BullMQ worker of the `worker` role; each is a thin processor calling into src/. */
 export async function startWorkers(deps: Deps): Promise<Worker[]> {
-  return [await startMaintenanceWorker(deps), await startAutomationWorker(deps), await startResultsWorker(deps), await startWebhookWorker(deps), await startDispatchWorker(deps), await startCampaignWorker(deps)];
+  return [await startMaintenanceWorker(deps), await startPredictionsWorker(deps), await startAutomationWorker(deps), await startResultsWorker(deps), await startWebhookWorker(deps), await startDispatchWorker(deps), await startCampaignWorker(deps)];
 }
 
 export async function closeWorkers(workers: Worker[]): Promise<void> {

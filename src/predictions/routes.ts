@@ -1,0 +1,46 @@
+import { Router } from 'express';
+import type { Deps, Guards } from '../app';
+import { AppError } from '../errors';
+import { authOf } from '../http/auth';
+import { parse } from '../http/validate';
+import { describeOperation } from '../ops/openapi';
+import { enqueueScoring, INLINE_SCORE_LIMIT } from './jobs';
+import { getFit, lastFit } from './repo';
+import { fitBody } from './schema';
+import { fitView, fitWorkspace, scoreWorkspace } from './service';
+import { scoreLeads } from '../scoring/service';
+
+describeOperation({ method: 'post', path: '/v1/predictions/fit', summary: 'Fit BG/NBD and Gamma-Gamma on purchases up to asOf, then score every customer', tag: 'Predictions', auth: 'admin', body: fitBody, responses: { 200: 'The fit', 422: 'Too few customers with repeat purchases for a stable fit' } });
+describeOperation({ method: 'get', path: '/v1/predictions/model', summary: 'The last fit', tag: 'Predictions', auth: 'admin' });
+
+export function predictionRoutes(deps: Deps, guards: Guards) {
+  const r = Router();
+
+  // The fit runs in the request (seconds even at a million customers). Scoring is written in the
+  // request too up to INLINE_SCORE_LIMIT customers; above that it is a job, and the answer says
+  // scoring.status = "queued" until GET /v1/predictions/model shows it done.
+  r.post('/v1/predictions/fit', guards.admin, async (req, res) => {
+    const { workspaceId } = authOf(req);
+    const body = parse(fitBody, req.body ?? {});
+    const now = deps.clock.now();
+    const asOf = body.asOf ? new Date(body.asOf) : now;
+    if (asOf.getTime() > now.getTime() + 60_000) throw new AppError('validation_failed', 'asOf is in the future', [{ path: 'asOf', message: 'must not be later than now' }]);
+    const { fit, summary } = await fitWorkspace(deps.db, workspaceId, asOf, body.timeUnit, now);
+    if (summary.customerId.length <= INLINE_SCORE_LIMIT) {
+      await scoreWorkspace(deps.db, fit, summary, deps.clock.now());
+      // Rules may score on churnRisk and the like: re-score leads against the new forecasts.
+      await scoreLeads(deps.db, workspaceId, deps.clock.now());
+      res.json(fitView((await getFit(deps.db, workspaceId, String(fit.id))) ?? fit));
+    } else {
+      await enqueueScoring(deps.queues, workspaceId, String(fit.id));
+      res.json(fitView(fit));
+    }
+  });
+
+  r.get('/v1/predictions/model', guards.admin, async (req, res) => {
+    const fit = await lastFit(deps.db, authOf(req).workspaceId);
+    if (!fit) throw new AppError('not_found', 'no model has been fitted in this workspace yet');
+    res.json(fitView(fit));
+  });
+  return r;
+}

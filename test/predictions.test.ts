@@ -1,0 +1,177 @@
+import { readFileSync } from 'node:fs';
+import { startTestServer, TestServer } from './helpers/server';
+import { newWorkspace } from './helpers/api';
+import { loadSummary } from '../src/predictions/repo';
+import { expectedPurchases, pAlive } from '../src/predictions/bgnbd';
+import { conditionalSpend } from '../src/predictions/gammagamma';
+
+const DATA = `${__dirname}/../../shared/data`;
+const AS_OF = '1997-09-30T00:00:00.000Z'; // end of the 39-week calibration period
+
+type Api = Awaited<ReturnType<typeof newWorkspace>>['api'];
+
+/** Every CDNOW transaction through the purchases API: externalId = sample id, one order per line. */
+async function loadCdnow(api: Api) {
+  const lines = readFileSync(`${DATA}/cdnow-sample.txt`, 'utf8').trim().split('\n');
+  const purchases = lines.map((line, i) => {
+    const [, id, d, , value] = line.trim().split(/\s+/);
+    return {
+      orderId: `cdnow-${i}`,
+      customer: { externalId: String(Number(id)) },
+      occurredAt: `${d!.slice(0, 4)}-${d!.slice(4, 6)}-${d!.slice(6, 8)}T00:00:00Z`,
+      total: Number(value),
+    };
+  });
+  for (let i = 0; i < purchases.length; i += 1000) {
+    const res = await api.post('/v1/purchases/batch', { purchases: purchases.slice(i, i + 1000) });
+    expect(res.status).toBe(200);
+    expect(res.body.errors).toEqual([]);
+  }
+  return purchases.length;
+}
+
+const summaryCsv = () =>
+  new Map(
+    readFileSync(`${DATA}/cdnow-summary.csv`, 'utf8').trim().split('\n').slice(1).map((l) => {
+      const [id, x, tx, T, zbar] = l.split(',').map(Number);
+      return [String(id), { x: x!, tx: tx!, T: T!, zbar: zbar! }];
+    }),
+  );
+
+const within = (got: number, want: number, tol: number) => expect(Math.abs(got / want - 1)).toBeLessThan(tol);
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startTestServer();
+});
+afterAll(async () => {
+  await srv.close();
+});
+
+describe('CDNOW: fit and scores through the API', () => {
+  let ws: Awaited<ReturnType<typeof newWorkspace>>;
+  let fit: any;
+
+  beforeAll(async () => {
+    ws = await newWorkspace(srv.url, 'cdnow');
+    expect(await loadCdnow(ws.api)).toBe(6919);
+  }, 120_000);
+
+  test('when summarised as of the end of calibration, then x, t_x, T and mean repeat value equal cdnow-summary.csv for every customer', async () => {
+    const s = await loadSummary(srv.deps.db, ws.id, new Date(AS_OF));
+    const ext = new Map<string, string>(
+      (await srv.deps.db('customers').where({ workspace_id: ws.id }).select('id', 'external_id')).map((r: any) => [String(r.id), r.external_id]),
+    );
+    const want = summaryCsv();
+    expect(s.customerId).toHaveLength(2357);
+    let checked = 0;
+    s.customerId.forEach((cid, i) => {
+      const w = want.get(ext.get(cid)!)!;
+      expect(s.x[i]).toBe(w.x);
+      expect(Math.abs(s.txDays[i]! / 7 - w.tx)).toBeLessThan(0.006);
+      expect(Math.abs(s.tDays[i]! / 7 - w.T)).toBeLessThan(0.006);
+      expect(Math.abs((w.x ? s.repeatValue[i]! / w.x : 0) - w.zbar)).toBeLessThan(0.006);
+      checked++;
+    });
+    expect(checked).toBe(2357);
+  });
+
+  test('when fitted in weeks as of 1997-09-30, then BG/NBD is within 1% and Gamma-Gamma within 2% of the published estimates', async () => {
+    const res = await ws.api.post('/v1/predictions/fit', { asOf: AS_OF, timeUnit: 'week' });
+    expect(res.status).toBe(200);
+    fit = res.body;
+    expect(fit.model).toBe('bg-nbd');
+    expect(fit.customers).toBe(2357);
+    within(fit.params.r, 0.243, 0.01);
+    within(fit.params.alpha, 4.414, 0.01);
+    within(fit.params.a, 0.793, 0.01);
+    within(fit.params.b, 2.426, 0.01);
+    expect(fit.logLikelihood).toBeCloseTo(-9582.4, 0);
+    expect(fit.spend.model).toBe('gamma-gamma');
+    expect(fit.spend.customers).toBe(946);
+    within(fit.spend.params.p, 6.25, 0.02);
+    within(fit.spend.params.q, 3.74, 0.02);
+    within(fit.spend.params.gamma, 15.44, 0.02);
+    expect(fit.scoring.status).toBe('done');
+    expect(fit.scoring.customers).toBe(2357);
+
+    const model = await ws.api.get('/v1/predictions/model');
+    expect(model.status).toBe(200);
+    expect(model.body.params).toEqual(fit.params);
+    expect(model.body.asOf).toBe(AS_OF);
+  });
+
+  test.each([
+    ['1', 2, 30.43, 38.86, 22.35], // two repeat days
+    ['3', 0, 0, 38.86, 0], // a single purchase: P(alive) = 1
+    ['18', 1, 4.86, 38.86, 9.99],
+    ['1758', 0, 0, 29.86, 0],
+    ['1516', 26, 30.86, 31.0, 39.97], // the heaviest buyers' corner of the model
+  ])('when customer %s is read, then stats carry P(alive), churn risk, E[purchases in 90 days] and 365-day spend as computed by hand', async (id, x, tx, T, zbar) => {
+    const want = summaryCsv().get(id)!;
+    expect([want.x, want.tx, want.T, want.zbar]).toEqual([x, tx, T, zbar]);
+    const res = await ws.api.get(`/v1/customers/${id}`);
+    expect(res.status).toBe(200);
+    const s = res.body.stats;
+    const p = fit.params;
+    // Equation 11 and the paper's notation, with the fitted parameters; exact T from the days.
+    const Tw = Math.round(T * 7) / 7;
+    const txw = Math.round(tx * 7) / 7;
+    const alive = x === 0 ? 1 : 1 / (1 + (p.a / (p.b + x - 1)) * Math.pow((p.alpha + Tw) / (p.alpha + txw), p.r + x));
+    expect(s.pAlive).toBeCloseTo(alive, 9);
+    expect(s.churnRisk).toBeCloseTo(1 - alive, 9);
+    expect(s.expectedPurchases90d).toBeCloseTo(expectedPurchases(p, 90 / 7, x, txw, Tw), 9);
+    const g = fit.spend.params;
+    const perOrder = x > 0 ? conditionalSpend(g, x, zbar) : (g.p * g.gamma) / (g.q - 1);
+    expect(s.predictedSpend365d).toBeCloseTo(expectedPurchases(p, 365 / 7, x, txw, Tw) * perOrder, 1);
+    expect(pAlive(p, x, txw, Tw)).toBeCloseTo(alive, 12);
+  });
+
+  test('when the fit body is malformed, then it is a 400 naming the field and no fit is stored', async () => {
+    const before = await srv.deps.db('prediction_fits').where({ workspace_id: ws.id }).count({ n: '*' });
+    const res = await ws.api.post('/v1/predictions/fit', { timeUnit: 'month' });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details[0].path).toBe('timeUnit');
+    const after = await srv.deps.db('prediction_fits').where({ workspace_id: ws.id }).count({ n: '*' });
+    expect(after).toEqual(before);
+  });
+});
+
+describe('too few customers for a stable fit', () => {
+  test('when a workspace has under 50 customers with repeat purchases, then the fit is a 422 saying so and predictions stay empty', async () => {
+    const ws = await newWorkspace(srv.url, 'tiny');
+    const purchases = [];
+    for (let c = 0; c < 80; c++) {
+      const repeat = c < 49; // 49 repeat customers, 31 one-off
+      purchases.push({ orderId: `o${c}a`, customer: { externalId: `c${c}` }, occurredAt: '2024-01-05T10:00:00Z', total: 20 });
+      if (repeat) purchases.push({ orderId: `o${c}b`, customer: { externalId: `c${c}` }, occurredAt: '2024-03-05T10:00:00Z', total: 30 });
+    }
+    expect((await ws.api.post('/v1/purchases/batch', { purchases })).status).toBe(200);
+    const res = await ws.api.post('/v1/predictions/fit', { asOf: '2024-06-01T00:00:00Z' });
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('unprocessable');
+    expect(res.body.error.message).toMatch(/too few customers.*49.*at least 50/);
+    const c = await ws.api.get('/v1/customers/c0');
+    expect(c.body.stats.purchaseCount).toBe(2);
+    expect(c.body.stats.pAlive).toBeNull();
+    expect(c.body.stats.churnRisk).toBeNull();
+    expect(c.body.stats.expectedPurchases90d).toBeNull();
+    expect(c.body.stats.predictedSpend365d).toBeNull();
+    expect((await ws.api.get('/v1/predictions/model')).status).toBe(404);
+
+    // One more repeat customer makes 50: the fit goes through and every buyer is scored.
+    expect((await ws.api.post('/v1/purchases', { orderId: 'o70b', customer: { externalId: 'c70' }, occurredAt: '2024-04-01T10:00:00Z', total: 25 })).status).toBe(201);
+    const ok = await ws.api.post('/v1/predictions/fit', { asOf: '2024-06-01T00:00:00Z' });
+    expect(ok.status).toBe(200);
+    expect(ok.body.scoring.customers).toBe(80);
+    const scored = (await ws.api.get('/v1/customers/c0')).body.stats;
+    expect(scored.pAlive).toBeGreaterThan(0);
+    expect(scored.pAlive).toBeLessThanOrEqual(1);
+    expect((await ws.api.get('/v1/customers/c75')).body.stats.pAlive).toBe(1); // single purchase
+
+    // Looking from a moment before the repeat purchases: too few again, and yesterday's forecasts are blanked.
+    const early = await ws.api.post('/v1/predictions/fit', { asOf: '2024-02-01T00:00:00Z' });
+    expect(early.status).toBe(422);
+    expect((await ws.api.get('/v1/customers/c0')).body.stats.pAlive).toBeNull();
+  });
+});
