@@ -21,6 +21,7 @@ import { automationRoutes } from './automations/routes';
 import { templateRoutes } from './templates/routes';
 import { publicRoutes } from './public/routes';
 import { AppError } from './errors';
+import { consoleRoutes, overviewRoutes } from './console/routes';
 import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 import { campaignRoutes } from './campaigns/routes';
 
@@ -53,6 +54,8 @@ export function buildApp(deps: Deps) {
   app.use(opsRoutes(deps));
   // Inbox links and Twilio webhooks (form bodies): mounted before the JSON-only guard.
   app.use(publicRoutes(deps));
+  // The marketer console's static files (GETs, own strict headers): before the JSON-only guard.
+  app.use(consoleRoutes());
   // CSV uploads of static segment lists: a text/csv body, so before the JSON-only guard.
   app.use(segmentCsvRoutes(deps));
   app.use(requireJson);
@@ -71,6 +74,7 @@ export function buildApp(deps: Deps) {
   app.use(automationRoutes(deps, guards));
   app.use(segmentRoutes(deps, guards));
   app.use(campaignRoutes(deps, guards));
+  app.use(overviewRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));
   return app;
