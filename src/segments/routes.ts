@@ -7,6 +7,7 @@ import { authOf, workspaceAuth } from '../http/auth';
 import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { normalizePhone } from '../normalize';
+import { describeOperation } from '../ops/openapi';
 import { withRetry } from '../tx';
 import { explain } from './explain';
 import { fieldList } from './fields';
@@ -14,6 +15,20 @@ import { presetList } from './presets';
 import * as repo from './repo';
 import { createSegmentBody, csvQuery, patchSegmentBody, previewBody, snapshotBody } from './schema';
 import { membersQuery, validateAndExpand } from './service';
+
+// The OpenAPI document (GET /openapi.json) lists these from the same schemas the handlers parse with.
+describeOperation({ method: 'get', path: '/v1/segments/fields', summary: 'Fields a rule can test, with their types and ops', tag: 'Segments', auth: 'admin' });
+describeOperation({ method: 'get', path: '/v1/segments/presets', summary: 'Presets, each with its rule', tag: 'Segments', auth: 'admin' });
+describeOperation({ method: 'post', path: '/v1/segments/preview', summary: 'Count and sample of a definition, without saving it', tag: 'Segments', auth: 'admin', body: previewBody });
+describeOperation({ method: 'post', path: '/v1/segments', summary: 'Create a live segment (definition) or a static one (members)', tag: 'Segments', auth: 'admin', body: createSegmentBody, responses: { 201: 'Created' } });
+describeOperation({ method: 'get', path: '/v1/segments', summary: 'List segments', tag: 'Segments', auth: 'admin', query: listQuery });
+describeOperation({ method: 'get', path: '/v1/segments/:id', summary: 'A segment', tag: 'Segments', auth: 'admin' });
+describeOperation({ method: 'patch', path: '/v1/segments/:id', summary: 'Rename or redefine a segment', tag: 'Segments', auth: 'admin', body: patchSegmentBody });
+describeOperation({ method: 'delete', path: '/v1/segments/:id', summary: 'Delete a segment', tag: 'Segments', auth: 'admin', responses: { 204: 'Deleted' } });
+describeOperation({ method: 'get', path: '/v1/segments/:id/count', summary: "A segment's live count", tag: 'Segments', auth: 'admin' });
+describeOperation({ method: 'get', path: '/v1/segments/:id/members', summary: "A segment's members (paginated)", tag: 'Segments', auth: 'admin', query: listQuery });
+describeOperation({ method: 'get', path: '/v1/segments/:id/explain/:externalId', summary: 'The tree with each node marked matched or not for one customer', tag: 'Segments', auth: 'admin' });
+describeOperation({ method: 'post', path: '/v1/segments/:id/snapshot', summary: "Freeze a segment's current members into a new static segment", tag: 'Segments', auth: 'admin', body: snapshotBody, responses: { 201: 'Created' } });
 
 const pageCursor = z.object({ t: z.string(), id: z.string().uuid() });
 const memberCursor = z.object({ id: z.string().regex(/^\d{1,19}$/) });
