@@ -53,8 +53,11 @@ function Editor(p: { seg: Segment; fields: FieldInfo[]; presets: PresetInfo[]; s
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const seq = useRef(0);
-  // Count and sample follow the edits: debounced (short: the target is a count within 300 ms of an
-  // edit), and only the latest answer is shown.
+  // Whether the last edit was typing in a text box: only typing is debounced. A select, a click
+  // (add, negate, remove) is one deliberate edit, so its count is asked for at once.
+  const typing = useRef(false);
+  // Count and sample follow the edits (the target is a count within 300 ms of an edit), and only
+  // the latest answer is shown.
   useEffect(() => {
     const mine = ++seq.current;
     setBusy(true);
@@ -63,7 +66,7 @@ function Editor(p: { seg: Segment; fields: FieldInfo[]; presets: PresetInfo[]; s
         (r) => mine === seq.current && (setPreview(r), setDetails([]), setError(undefined), setBusy(false)),
         (e) => mine === seq.current && (setDetails(e instanceof ApiError ? e.details : []), setError(e), setBusy(false)),
       );
-    }, 120);
+    }, typing.current ? 120 : 0);
     return () => clearTimeout(t);
   }, [JSON.stringify(def)]);
   const save = async (e: Event) => {
@@ -78,7 +81,13 @@ function Editor(p: { seg: Segment; fields: FieldInfo[]; presets: PresetInfo[]; s
     }
   };
   return (
-    <form class="card" onSubmit={save} aria-labelledby="h-editor">
+    <form
+      class="card"
+      onSubmit={save}
+      aria-labelledby="h-editor"
+      onInputCapture={(e) => (typing.current = (e.target as HTMLElement).tagName === 'INPUT')}
+      onClickCapture={() => (typing.current = false)}
+    >
       <h2 id="h-editor">{p.seg.id ? `Edit ${p.seg.name}` : 'New segment'}</h2>
       <Field label="Segment name">{(id) => <input id={id} required value={name} onInput={(e) => setName(e.currentTarget.value)} />}</Field>
       <div class="cols">
