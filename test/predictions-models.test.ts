@@ -60,7 +60,7 @@ describe('numerical building blocks', () => {
 });
 
 describe('BG/NBD and Gamma-Gamma on the CDNOW calibration summary', () => {
-  const rows = readFileSync(`${__dirname}/../../shared/data/cdnow-summary.csv`, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+  const rows = readFileSync(`${__dirname}/fixtures/data/cdnow-summary.csv`, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
 
   test('when fitted on the published summary, then the published estimates and log-likelihood come back', () => {
     const d = toTriples(rows.map((r) => r[1]!), rows.map((r) => r[2]!), rows.map((r) => r[3]!));

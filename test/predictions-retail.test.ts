@@ -22,7 +22,7 @@ interface Invoice {
  * Rows without a customer are skipped too.
  */
 function retailInvoices(): Invoice[] {
-  const rows = parse(readFileSync(`${__dirname}/../../shared/data/online-retail-sample.csv`), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+  const rows = parse(readFileSync(`${__dirname}/fixtures/data/online-retail-sample.csv`), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
   const byInvoice = new Map<string, { customer: string; at: string; cents: number }>();
   for (const r of rows) {
     if (!r.CustomerID || r.InvoiceNo!.startsWith('C')) continue;

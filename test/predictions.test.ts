@@ -5,7 +5,7 @@ import { loadSummary } from '../src/predictions/repo';
 import { expectedPurchases, pAlive } from '../src/predictions/bgnbd';
 import { conditionalSpend } from '../src/predictions/gammagamma';
 
-const DATA = `${__dirname}/../../shared/data`;
+const DATA = `${__dirname}/fixtures/data`;
 const AS_OF = '1997-09-30T00:00:00.000Z'; // end of the 39-week calibration period
 
 type Api = Awaited<ReturnType<typeof newWorkspace>>['api'];
