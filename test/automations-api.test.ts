@@ -45,6 +45,11 @@ describe('automations: API, triggers and crash safety', () => {
     expect((await ws.api.get(`/v1/automations/${ok.body.id}`)).body.schedule).toBe('0 * * * *');
     const schedulers = await kit.deps.queues.get('hark-automations').getJobSchedulers();
     expect(schedulers.map((s) => s.key)).toContain(`automation:${ok.body.id}`);
+    // The template of a send step cannot be deleted from under the automation.
+    const del = await ws.api.delete(`/v1/templates/${t['win-back-email']}`);
+    expect(del.status).toBe(409);
+    expect((await ws.api.get(`/v1/templates/${t['win-back-email']}`)).status).toBe(200);
+    expect((await ws.api.delete(`/v1/templates/${t['vip-appreciation']}`)).status).toBe(204);
   });
 
   test('when a customer matches the exitWhen node before a step, then the walk ends without that step', async () => {

@@ -71,7 +71,14 @@ export async function templateInUse(db: Conn, workspaceId: string, id: string): 
     .where({ workspace_id: workspaceId })
     .andWhere((q) => q.where({ template_id: id }).orWhereRaw('variants @> ?::jsonb', [JSON.stringify([{ templateId: id }])]))
     .first('id');
-  return !!row;
+  if (row) return true;
+  // An automation's send step names its template inside the steps array; deleting it would make
+  // every later send of that step fail at render time.
+  const step = await db('automations')
+    .where({ workspace_id: workspaceId })
+    .whereRaw('steps @> ?::jsonb', [JSON.stringify([{ templateId: id }])])
+    .first('id');
+  return !!step;
 }
 
 export async function deleteTemplate(db: Conn, workspaceId: string, id: string): Promise<void> {

@@ -69,7 +69,7 @@ export async function patchTemplate(db: Db, workspaceId: string, id: string, pat
 
 export async function removeTemplate(db: Db, workspaceId: string, id: string): Promise<void> {
   await repo.loadTemplate(db, workspaceId, id);
-  if (await repo.templateInUse(db, workspaceId, id)) throw new AppError('conflict', 'template is used by a campaign');
+  if (await repo.templateInUse(db, workspaceId, id)) throw new AppError('conflict', 'template is used by a campaign or an automation');
   await repo.deleteTemplate(db, workspaceId, id);
 }
 
