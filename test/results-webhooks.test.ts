@@ -123,7 +123,11 @@ describe('outgoing webhooks', () => {
     expect(new Set(attempts.map((h) => h.headers['webhook-id'])).size).toBe(1);
     for (const h of attempts) expect(verifies(ep.flaky.secret, h.headers, h.body)).toBe(true);
     expect(hitsOf('/flaky', 'message.clicked')).toHaveLength(0); // not subscribed
-    const res = await ws.api.get(`/v1/webhooks/${ep.flaky.id}/deliveries`);
+    // The receiver has answered before the worker records the answer: wait for the record.
+    const res = await until('flaky delivery recorded', async () => {
+      const r = await ws.api.get(`/v1/webhooks/${ep.flaky.id}/deliveries`);
+      return r.body.data[0]?.status === 'delivered' ? r : undefined;
+    });
     expect(res.body.data).toEqual([expect.objectContaining({ type: 'message.delivered', status: 'delivered', attempts: 3, lastStatusCode: 204 })]);
   });
 
