@@ -128,7 +128,7 @@ describe('outgoing webhooks', () => {
       const r = await ws.api.get(`/v1/webhooks/${ep.flaky.id}/deliveries`);
       return r.body.data[0]?.status === 'delivered' ? r : undefined;
     });
-    expect(res.body.data).toEqual([expect.objectContaining({ type: 'message.delivered', status: 'delivered', attempts: 3, lastStatusCode: 204 })]);
+    expect(res!.body.data).toEqual([expect.objectContaining({ type: 'message.delivered', status: 'delivered', attempts: 3, lastStatusCode: 204 })]);
   });
 
   test('when an endpoint keeps failing, then the delivery fails after the last attempt', async () => {
