@@ -1,4 +1,3 @@
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,11 +12,13 @@ import { createMetrics } from '../src/ops/metrics';
 import { Queues } from '../src/queues';
 import { createRedis } from '../src/redis';
 import { Bench, BenchContext, Metric, percentile } from './harness';
+import { Gen, makePurchase, poster, runLoad } from './ingest-load';
 
 /**
  * npm run bench -- ingest [--scale small|full]
  * The real app, in-process, on its own database (hark_bench_ingest, dropped and re-created), with
- * customer stats maintained as in production. Three phases:
+ * customer stats maintained as in production. The load comes from a child process
+ * (bench/ingest-load.ts; BENCH_LOADGEN=inprocess runs it in the server's process, to compare). Three phases:
  *  - batch: POST /v1/purchases/batch, 1000 purchases of 3 items a request, 4 concurrent clients;
  *  - single: POST /v1/purchases, 32 concurrent keep-alive connections;
  *  - ceiling: the batch phase's rows (customers, stats, purchases, items) loaded with a bare server-side
@@ -28,62 +29,6 @@ const SCALES = {
   small: { batchRequests: 20, singleRequests: 2_000, customers: 5_000 },
   full: { batchRequests: 200, singleRequests: 20_000, customers: 50_000 },
 } as const;
-const CATEGORIES = ['shoes', 'care', 'bags', 'socks', 'coats', 'hats', 'belts', 'gloves'];
-const BASE_TIME = Date.parse('2026-01-01T00:00:00Z');
-
-interface Gen {
-  orderId: string;
-  customer: string;
-  occurredAt: string;
-  items: { sku: string; name: string; category: string; brand: string; quantity: number; unitPrice: number }[];
-  total: number;
-}
-
-/** Deterministic purchases: customers drawn from a fixed pool so that most hit an existing customer. */
-function makePurchase(prefix: string, i: number, customers: number): Gen {
-  const items = [0, 1, 2].map((k) => {
-    const n = (i * 7 + k * 13) % 97;
-    return { sku: `SKU-${n}`, name: `Item ${n}`, category: CATEGORIES[n % CATEGORIES.length]!, brand: `Brand ${n % 11}`, quantity: 1 + (n % 3), unitPrice: 5 + (n % 40) + 0.99 };
-  });
-  const total = Math.round(items.reduce((s, it) => s + it.quantity * it.unitPrice, 0) * 100) / 100;
-  return { orderId: `${prefix}-${i}`, customer: `c-${(i * 7919) % customers}`, occurredAt: new Date(BASE_TIME + i * 60_000).toISOString(), items, total };
-}
-const toBody = (p: Gen) => ({ orderId: p.orderId, customer: { externalId: p.customer }, occurredAt: p.occurredAt, total: p.total, currency: 'USD', channel: 'pos', items: p.items });
-
-/** A minimal keep-alive HTTP client: fetch's overhead would be measured as the server's. */
-function poster(base: string, key: string, connections: number) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const { hostname, port } = new URL(base);
-  return (path: string, body: unknown) =>
-    new Promise<{ status: number; ms: number; text: string }>((resolve, reject) => {
-      const data = Buffer.from(JSON.stringify(body));
-      const started = performance.now();
-      const req = http.request(
-        { agent, hostname, port, path, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': data.length } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, text: Buffer.concat(chunks).toString() }));
-        },
-      );
-      req.on('error', reject);
-      req.end(data);
-    });
-}
-
-/** Runs `total` tasks on `workers` concurrent loops; returns wall time and per-task latencies. */
-async function drive(total: number, workers: number, task: (i: number) => Promise<number>) {
-  let next = 0;
-  const latencies: number[] = [];
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (next < total) latencies.push(await task(next++));
-    }),
-  );
-  return { seconds: (performance.now() - started) / 1000, latencies };
-}
-
 async function resetDatabase(url: string) {
   const target = new URL(url);
   const name = target.pathname.slice(1);
@@ -170,29 +115,18 @@ export const bench: Bench = {
       const { apiKey, id: workspaceId } = JSON.parse(made.text) as { apiKey: string; id: string };
 
       // Warm-up (JIT, pool, plan cache), not measured.
-      const warm = poster(base, apiKey, 4);
-      await drive(200, 4, async (i) => (await warm('/v1/purchases', toBody(makePurchase('warm', i, s.customers)))).ms);
+      const load = { base, key: apiKey, customers: s.customers };
+      await runLoad({ ...load, phase: 'warm', requests: 200, connections: 4 });
 
-      ctx.log(`batch: ${s.batchRequests} requests x 1000 purchases, 4 clients`);
-      const batchPost = poster(base, apiKey, 4);
-      const batchGen: Gen[] = [];
-      for (let i = 0; i < s.batchRequests * 1000; i++) batchGen.push(makePurchase('b', i, s.customers));
-      const batch = await drive(s.batchRequests, 4, async (r) => {
-        const res = await batchPost('/v1/purchases/batch', { purchases: batchGen.slice(r * 1000, r * 1000 + 1000).map(toBody) });
-        const out = JSON.parse(res.text) as { accepted: number };
-        if (res.status !== 200 || out.accepted !== 1000) throw new Error(`batch ${r}: ${res.status} ${res.text.slice(0, 300)}`);
-        return res.ms;
-      });
+      ctx.log(`batch: ${s.batchRequests} requests x 1000 purchases, 4 clients (load generator: ${process.env.BENCH_LOADGEN === 'inprocess' ? 'in process' : 'child process'})`);
+      const batch = await runLoad({ ...load, phase: 'batch', requests: s.batchRequests, connections: 4 });
       const batchRate = (s.batchRequests * 1000) / batch.seconds;
 
       ctx.log(`single: ${s.singleRequests} requests, 32 connections`);
-      const singlePost = poster(base, apiKey, 32);
-      const single = await drive(s.singleRequests, 32, async (i) => {
-        const res = await singlePost('/v1/purchases', toBody(makePurchase('s', i, s.customers)));
-        if (res.status !== 201) throw new Error(`single ${i}: ${res.status} ${res.text.slice(0, 300)}`);
-        return res.ms;
-      });
+      const single = await runLoad({ ...load, phase: 'single', requests: s.singleRequests, connections: 32 });
       const singleRate = s.singleRequests / single.seconds;
+      const batchGen: Gen[] = [];
+      for (let i = 0; i < s.batchRequests * 1000; i++) batchGen.push(makePurchase('b', i, s.customers));
 
       // The ceiling goes into a workspace of its own so that its rows do not meet the API's.
       const [ceilingWs] = await db('workspaces').insert({ name: 'bench copy' }).returning('id');

@@ -185,3 +185,46 @@ describe('concurrent single purchases (stored in groups)', () => {
     expect((await ws.api.get('/v1/customers/whale')).body.stats).toMatchObject({ purchaseCount: 9, totalSpent: 9e11 });
   });
 });
+
+describe('purchase items follow their purchase (a trigger, not a per-row foreign key)', () => {
+  test('when a workspace is deleted, or purchases are deleted in one statement, then their items go with them and others stay', async () => {
+    const db = srv.deps.db;
+    const [gone, kept] = [await newWorkspace(srv.url), await newWorkspace(srv.url)];
+    for (const ws of [gone, kept]) {
+      const res = await ws.api.post('/v1/purchases/batch', { purchases: [purchase('t-1'), purchase('t-2'), purchase('t-3')] });
+      expect(res.body).toMatchObject({ accepted: 3 });
+    }
+    const items = async (ws: { id: string }) => Number((await db('purchase_items').where({ workspace_id: ws.id }).count({ n: '*' }))[0]!.n);
+    expect(await items(gone)).toBe(6);
+    await db('purchases').where({ workspace_id: kept.id }).whereIn('order_id', ['t-1', 't-2']).delete();
+    expect(await items(kept)).toBe(2);
+    await db('workspaces').where({ id: gone.id }).delete();
+    expect(await items(gone)).toBe(0);
+    expect(await items(kept)).toBe(2);
+  });
+});
+
+describe('no purchase outlives its customer', () => {
+  test('when customers are erased while purchases for them are being stored, then no purchase or item is left without its customer', async () => {
+    const ws = await newWorkspace(srv.url);
+    const db = srv.deps.db;
+    for (let i = 0; i < 8; i++) await ws.api.put(`/v1/customers/race-${i}`, { firstName: 'R' });
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => [
+        ws.api.post('/v1/purchases', purchase(`race-o-${i}`, { customer: { externalId: `race-${i}` } })),
+        ws.api.post('/v1/purchases/batch', { purchases: [purchase(`race-b-${i}`, { customer: { externalId: `race-${i}` } })] }),
+        ws.api.delete(`/v1/customers/race-${i}`),
+      ]).flat(),
+    );
+    const orphans = await db.raw(
+      `SELECT (SELECT count(*) FROM purchases p WHERE p.workspace_id = ? AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = p.customer_id)) AS purchases,
+              (SELECT count(*) FROM purchase_items i WHERE i.workspace_id = ? AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.id = i.purchase_id)) AS items`,
+      [ws.id, ws.id],
+    );
+    expect(orphans.rows[0]).toEqual({ purchases: '0', items: '0' });
+    // A purchase that came after its customer's erasure made a new customer, with its stats.
+    const stored = await db('purchases').where({ workspace_id: ws.id }).count({ n: '*' });
+    const stats = await db('customer_stats').where({ workspace_id: ws.id }).sum({ n: 'purchase_count' });
+    expect(Number(stats[0]!.n ?? 0)).toBe(Number(stored[0]!.n));
+  });
+});

@@ -45,6 +45,10 @@ const raced = () => Object.assign(new Error('identity resolution raced a concurr
  * scoped advisory locks on each identity key (externalId, email, phone), taken in one global
  * order, and looks again after locking, so that concurrent requests naming the same new person
  * create one customer.
+ *
+ * Found customers are read FOR KEY SHARE, the lock a foreign-key check takes: purchases keep no
+ * per-row key to customers (migration 0010), so this one statement is what keeps an erasure from
+ * deleting a customer between its lookup and the commit of the rows that refer to it.
  */
 export async function resolveCustomers(trx: Knex.Transaction, workspaceId: string, refs: NormalRef[], now: Date): Promise<Resolved> {
   const ids: (string | undefined)[] = new Array(refs.length);
@@ -172,7 +176,7 @@ export async function resolveCustomers(trx: Knex.Transaction, workspaceId: strin
 }
 
 async function findByExternalIds(trx: Knex.Transaction, workspaceId: string, exts: string[]) {
-  const { rows } = await trx.raw(`SELECT id, external_id FROM customers WHERE workspace_id = ? AND external_id = ANY(?::text[])`, bindings([workspaceId, exts]));
+  const { rows } = await trx.raw(`SELECT id, external_id FROM customers WHERE workspace_id = ? AND external_id = ANY(?::text[]) FOR KEY SHARE`, bindings([workspaceId, exts]));
   return new Map<string, string>((rows as Array<{ id: string; external_id: string }>).map((r) => [r.external_id, r.id]));
 }
 
@@ -186,7 +190,7 @@ async function findByAddress(trx: Knex.Transaction, workspaceId: string, column:
   if (!values.length) return { any, anon };
   // The column name comes from the two-value union above, never from input.
   const { rows } = await trx.raw(
-    `SELECT ${column} AS v, id, external_id IS NULL AS anon FROM customers WHERE workspace_id = ? AND ${column} = ANY(?::text[]) ORDER BY id`,
+    `SELECT ${column} AS v, id, external_id IS NULL AS anon FROM customers WHERE workspace_id = ? AND ${column} = ANY(?::text[]) ORDER BY id FOR KEY SHARE`,
     bindings([workspaceId, values]),
   );
   for (const r of rows as Array<{ v: string; id: string; anon: boolean }>) {

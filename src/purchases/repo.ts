@@ -1,25 +1,32 @@
 import type { Db } from '../db';
-import { toMoney } from '../db';
+import { bindings, toMoney } from '../db';
 import { AppError, notFound } from '../errors';
 import { withRetry } from '../tx';
 
 const DAY = 86400000;
 
 export async function getPurchase(db: Db, workspaceId: string, id: string) {
-  // One round trip: items come back as a JSON array beside the purchase.
+  const p = (await getPurchases(db, workspaceId, [id])).get(id);
+  if (!p) throw notFound('purchase');
+  return p;
+}
+
+/** Views of several purchases in one round trip (a group of single purchases answers with it). */
+export async function getPurchases(db: Db, workspaceId: string, ids: string[]) {
+  // Items come back as a JSON array beside each purchase.
   const { rows } = await db.raw(
     `SELECT p.*, c.external_id,
        coalesce((SELECT json_agg(json_build_object('sku', i.sku, 'name', i.name, 'category', i.category, 'brand', i.brand,
                   'quantity', i.quantity, 'unit_price', i.unit_price) ORDER BY i.id)
                  FROM purchase_items i WHERE i.purchase_id = p.id), '[]'::json) AS items
      FROM purchases p JOIN customers c ON c.id = p.customer_id
-     WHERE p.workspace_id = ? AND p.id = ?`,
-    [workspaceId, id],
+     WHERE p.workspace_id = ? AND p.id = ANY(?::bigint[])`,
+    bindings([workspaceId, ids]),
   );
-  const p = rows[0];
-  if (!p) throw notFound('purchase');
-  return purchaseView(p, p.items);
+  return new Map<string, PurchaseView>(rows.map((p: Record<string, any>) => [String(p.id), purchaseView(p, p.items)]));
 }
+
+export type PurchaseView = ReturnType<typeof purchaseView>;
 
 export function purchaseView(p: Record<string, any>, items: Record<string, any>[]) {
   return {

@@ -7,7 +7,7 @@ import { AppError } from '../errors';
 import { normalizeRef } from '../customers/identity';
 import { ingestPurchases } from './service';
 import { purchaseCoalescer } from './coalesce';
-import { getPurchase, refundPurchase } from './repo';
+import { refundPurchase } from './repo';
 import { batchPurchasesBody, PurchaseInput, purchaseBody, refundBody } from './schema';
 
 describeOperation({ method: 'post', path: '/v1/purchases', summary: 'Record a purchase (idempotent by orderId)', tag: 'Purchases', auth: 'ingest', body: purchaseBody, responses: { 200: 'Replay of a known orderId', 201: 'Created' } });
@@ -23,7 +23,7 @@ export function purchaseRoutes(deps: Deps, guards: Guards) {
     const body = parse(purchaseBody, req.body);
     normalizeRef(body.customer);
     const o = await ingestOne(workspaceId, body);
-    res.status(o.created ? 201 : 200).json(await getPurchase(deps.db, workspaceId, o.id));
+    res.status(o.created ? 201 : 200).json(o.view);
   });
 
   r.post('/v1/purchases/batch', guards.ingest, async (req, res) => {
