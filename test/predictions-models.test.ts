@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { bgnbdLogLikelihood, expectedByQuadrature, expectedPurchases, fitBgNbd, pAlive, toTriples } from '../src/predictions/bgnbd';
-import { conditionalSpend, fitGammaGamma, populationSpend } from '../src/predictions/gammagamma';
-import { hyp2f1, lgamma, logAddExp, nelderMead } from '../src/predictions/math';
+import { bgnbdLogLikelihood, bgnbdValueAndGradient, expectedByQuadrature, expectedPurchases, fitBgNbd, pAlive, toTriples } from '../src/predictions/bgnbd';
+import { conditionalSpend, fitGammaGamma, gammaGammaValueAndGradient, populationSpend } from '../src/predictions/gammagamma';
+import { bfgs, digamma, hyp2f1, lgamma, logAddExp } from '../src/predictions/math';
 
 const PAPER = { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
 
@@ -52,10 +52,23 @@ describe('numerical building blocks', () => {
     expect(hyp2f1(0.7, 3.2, 3.2, 0.6)).toBeCloseTo(Math.pow(0.4, -0.7), 10);
   });
 
-  test('when Nelder-Mead minimises the Rosenbrock valley, then it finds (1, 1)', () => {
-    const r = nelderMead((v) => 100 * (v[1]! - v[0]! ** 2) ** 2 + (1 - v[0]!) ** 2, [-1.2, 1], { maxIter: 5000 });
-    expect(r.x[0]).toBeCloseTo(1, 4);
-    expect(r.x[1]).toBeCloseTo(1, 4);
+  test('when digamma is taken at known points, then it matches the closed forms and the derivative of log-gamma', () => {
+    expect(digamma(1)).toBeCloseTo(-0.5772156649015329, 12);
+    expect(digamma(0.5)).toBeCloseTo(-0.5772156649015329 - 2 * Math.log(2), 12);
+    for (const x of [1e-3, 0.243, 2.426, 37.5, 1e6]) {
+      const h = 1e-5 * x;
+      expect(digamma(x)).toBeCloseTo((lgamma(x + h) - lgamma(x - h)) / (2 * h), x < 1 ? 3 : 5);
+    }
+  });
+
+  test('when BFGS minimises the Rosenbrock valley, then it finds (1, 1)', () => {
+    const f = (v: number[]) => ({
+      value: 100 * (v[1]! - v[0]! ** 2) ** 2 + (1 - v[0]!) ** 2,
+      grad: [-400 * v[0]! * (v[1]! - v[0]! ** 2) - 2 * (1 - v[0]!), 200 * (v[1]! - v[0]! ** 2)],
+    });
+    const r = bfgs(f, [-1.2, 1], { maxIter: 500 });
+    expect(r.x[0]).toBeCloseTo(1, 5);
+    expect(r.x[1]).toBeCloseTo(1, 5);
   });
 });
 
@@ -81,6 +94,26 @@ describe('BG/NBD and Gamma-Gamma on the CDNOW calibration summary', () => {
     expect(Math.abs(fit.params.p / 6.25 - 1)).toBeLessThan(0.02);
     expect(Math.abs(fit.params.q / 3.74 - 1)).toBeLessThan(0.02);
     expect(Math.abs(fit.params.gamma / 15.44 - 1)).toBeLessThan(0.02);
+  });
+
+  test('when the analytic gradients are compared with central differences, then they agree', () => {
+    const d = toTriples(rows.map((r) => r[1]!), rows.map((r) => r[2]!), rows.map((r) => r[3]!));
+    const p = { r: 0.3, alpha: 5, a: 0.7, b: 2 };
+    const g = bgnbdValueAndGradient(p, d).grad;
+    (['r', 'alpha', 'a', 'b'] as const).forEach((k, i) => {
+      const h = 1e-6 * p[k];
+      const numeric = (bgnbdLogLikelihood({ ...p, [k]: p[k] + h }, d) - bgnbdLogLikelihood({ ...p, [k]: p[k] - h }, d)) / (2 * h);
+      expect(Math.abs(g[i]! - numeric)).toBeLessThan(1e-4 * (1 + Math.abs(numeric)));
+    });
+    const s = rows.filter((r) => r[1]! > 0);
+    const sp = { x: Float64Array.from(s.map((r) => r[1]!)), zbar: Float64Array.from(s.map((r) => r[4]!)) };
+    const q = { p: 5, q: 3, gamma: 12 };
+    const gg = gammaGammaValueAndGradient(q, sp).grad;
+    (['p', 'q', 'gamma'] as const).forEach((k, i) => {
+      const h = 1e-6 * q[k];
+      const numeric = (gammaGammaValueAndGradient({ ...q, [k]: q[k] + h }, sp).value - gammaGammaValueAndGradient({ ...q, [k]: q[k] - h }, sp).value) / (2 * h);
+      expect(Math.abs(gg[i]! - numeric)).toBeLessThan(1e-4 * (1 + Math.abs(numeric)));
+    });
   });
 });
 

@@ -5,6 +5,8 @@ import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { QUEUE_NAMES } from '../src/queues';
 import { enqueueFit } from '../src/predictions/jobs';
+import { getFit, loadSummary } from '../src/predictions/repo';
+import { scoreWorkspace } from '../src/predictions/service';
 import { startPredictionsWorker } from '../workers/predictions-worker';
 
 const DAY = 86400000;
@@ -78,9 +80,11 @@ describe('Online Retail: fitted on the data before the last 90 days, scored agai
   let fit: any;
   let invoices: Invoice[];
   let cutoff: Date;
+  let wsId: string;
 
   beforeAll(async () => {
     const ws = await newWorkspace(srv.url, 'retail');
+    wsId = ws.id;
     invoices = retailInvoices();
     for (let i = 0; i < invoices.length; i += 1000) {
       const res = await ws.api.post('/v1/purchases/batch', { purchases: invoices.slice(i, i + 1000) });
@@ -139,6 +143,18 @@ describe('Online Retail: fitted on the data before the last 90 days, scored agai
     const scored = new Set(rows.map((r) => r.external_id));
     expect(firstAfter.size).toBeGreaterThan(0);
     for (const id of firstAfter) expect(scored.has(id)).toBe(false);
+  });
+
+  test('when the scores are rewritten in many small batches by concurrent writers, then every customer is counted once and the values are unchanged', async () => {
+    const db = srv.deps.db;
+    const row = (await getFit(db, wsId, fit.id))!;
+    const scored = await scoreWorkspace(db, row, await loadSummary(db, wsId, cutoff), new Date(), 100);
+    expect(scored).toBe(2671);
+    expect((await getFit(db, wsId, fit.id))!.scored_customers).toBe(2671);
+    const again = await db('customers as c').join('customer_stats as s', 's.customer_id', 'c.id').where('c.workspace_id', wsId).whereNotNull('s.churn_risk').select('c.external_id', 's.churn_risk');
+    const before = new Map(rows.map((r) => [r.external_id, r.churn_risk]));
+    expect(again).toHaveLength(2671);
+    for (const r of again) expect(Number(r.churn_risk)).toBe(before.get(r.external_id));
   });
 });
 

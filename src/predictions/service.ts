@@ -1,6 +1,6 @@
 import type { Db } from '../db';
 import { AppError } from '../errors';
-import { expectedPurchases, fitBgNbd, pAlive, toTriples, type BgNbdParams } from './bgnbd';
+import { expectedPurchases, fitBgNbd, groupIndex, pAlive, toTriples, type BgNbdParams } from './bgnbd';
 import { conditionalSpend, fitGammaGamma, populationSpend } from './gammagamma';
 import * as repo from './repo';
 import type { FitRow, Summary, TimeUnit } from './repo';
@@ -9,6 +9,8 @@ import type { FitRow, Summary, TimeUnit } from './repo';
 export const MIN_REPEAT_CUSTOMERS = 50;
 /** Rows per UPDATE when writing scores: short statements, one round trip per 10k customers. */
 export const SCORE_BATCH = 10_000;
+/** Batches written concurrently: Postgres spreads them over cores; a few leave the pool free for requests. */
+export const SCORE_WRITERS = 3;
 
 const UNIT_DAYS: Record<TimeUnit, number> = { day: 1, week: 7 };
 
@@ -76,43 +78,67 @@ export function forecast(fit: Pick<FitRow, 'params' | 'spend_params' | 'time_uni
   const h90 = 90 / UNIT_DAYS[unit];
   const h365 = 365 / UNIT_DAYS[unit];
   const meanSpend = populationSpend(fit.spend_params);
-  const cache = new Map<string, [number, number, number]>();
+  const { group, first } = groupIndex(x, tx, T);
+  const gAlive = new Float64Array(first.length);
+  const g90 = new Float64Array(first.length);
+  const g365 = new Float64Array(first.length);
+  first.forEach((i, g) => {
+    gAlive[g] = pAlive(p, x[i]!, tx[i]!, T[i]!);
+    g90[g] = expectedPurchases(p, h90, x[i]!, tx[i]!, T[i]!);
+    g365[g] = expectedPurchases(p, h365, x[i]!, tx[i]!, T[i]!);
+  });
   const n = x.length;
   const out = { pAlive: new Float64Array(n), expected90d: new Float64Array(n), spend365d: new Array<string | null>(n) };
   for (let i = 0; i < n; i++) {
-    const key = `${x[i]}|${tx[i]}|${T[i]}`;
-    let c = cache.get(key);
-    if (!c) {
-      c = [pAlive(p, x[i]!, tx[i]!, T[i]!), expectedPurchases(p, h90, x[i]!, tx[i]!, T[i]!), expectedPurchases(p, h365, x[i]!, tx[i]!, T[i]!)];
-      cache.set(key, c);
-    }
+    const g = group[i]!;
     const zbar = x[i]! > 0 ? s.repeatValue[i]! / x[i]! : 0;
     const perOrder = x[i]! > 0 && zbar > 0 ? conditionalSpend(fit.spend_params, x[i]!, zbar) : meanSpend;
-    const spend = c[2] * perOrder;
-    out.pAlive[i] = c[0];
-    out.expected90d[i] = c[1];
+    const spend = g365[g]! * perOrder;
+    out.pAlive[i] = gAlive[g]!;
+    out.expected90d[i] = g90[g]!;
     out.spend365d[i] = Number.isFinite(spend) ? Math.min(spend, 1e11).toFixed(2) : null;
   }
   return out;
 }
 
-/** Writes every customer's forecast in keyset-ordered batches, then blanks the rows the fit did not reach. */
-export async function scoreWorkspace(db: Db, fit: FitRow, summary: Summary, now: Date): Promise<number> {
+/**
+ * Writes every customer's forecast in id-ordered batches, SCORE_WRITERS statements at a time
+ * (the batches cover disjoint id ranges, so they never wait on each other's row locks), then
+ * blanks the rows the fit did not reach.
+ */
+export async function scoreWorkspace(db: Db, fit: FitRow, summary: Summary, now: Date, batchSize = SCORE_BATCH): Promise<number> {
   const f = forecast(fit, summary);
-  // Ids are bigint in SQL but far below 2^53 here, so numbers order them exactly.
+  // Ids are bigint in SQL but far below 2^53 here, so numbers order them exactly. The summary
+  // comes ordered by id; the sort is only a safeguard.
   const ids = Float64Array.from(summary.customerId, Number);
-  const order = Array.from(ids.keys()).sort((i, j) => ids[i]! - ids[j]!);
+  let order = Array.from(ids.keys());
+  if (!ids.every((v, i) => i === 0 || ids[i - 1]! < v)) order = order.sort((i, j) => ids[i]! - ids[j]!);
+  const batches = Math.ceil(order.length / batchSize);
+  let next = 0;
   let written = 0;
-  for (let start = 0; start < order.length; start += SCORE_BATCH) {
-    const idx = order.slice(start, start + SCORE_BATCH);
-    written += await repo.writeScores(
-      db,
-      fit.workspace_id,
-      fit.id,
-      { customerId: idx.map((i) => summary.customerId[i]!), pAlive: idx.map((i) => f.pAlive[i]!), expected90d: idx.map((i) => f.expected90d[i]!), spend365d: idx.map((i) => f.spend365d[i]!) },
-      now,
-    );
-  }
+  let failed = false;
+  const writer = async () => {
+    while (next < batches && !failed) {
+      const b = next++;
+      const idx = order.slice(b * batchSize, (b + 1) * batchSize);
+      try {
+        // Awaited into its own constant: `written += await` would read `written` before the
+        // wait and lose the other writers' counts.
+        const rows = await repo.writeScores(
+          db,
+          fit.workspace_id,
+          fit.id,
+          { customerId: idx.map((i) => summary.customerId[i]!), pAlive: idx.map((i) => f.pAlive[i]!), expected90d: idx.map((i) => f.expected90d[i]!), spend365d: idx.map((i) => f.spend365d[i]!) },
+          now,
+        );
+        written += rows;
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SCORE_WRITERS, batches) }, writer));
   await repo.clearOtherScores(db, fit.workspace_id, fit.id);
   await repo.markScored(db, fit.id, written, now);
   return written;
