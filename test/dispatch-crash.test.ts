@@ -100,7 +100,7 @@ describe('dispatch worker processes', () => {
       expect(before).toBeLessThan(N);
       await worker(server);
       const counts = await expectExactlyOnce(server, ws, id, 'kill.example');
-      // At most the rows claimed at the moment of the kill (4 jobs x 16 rows) are unknown.
+      // At most the rows claimed at the moment of the kill (2 jobs x 32 rows) are unknown.
       expect(counts.unknown).toBeLessThanOrEqual(64);
       expect(counts.sent).toBeGreaterThanOrEqual(before - 64);
     } finally {

@@ -47,7 +47,9 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
     channels,
     rate: new RateLimiter(deps.redis, deps.queues.prefix, { email: deps.config.EMAIL_RATE_PER_SECOND, sms: deps.config.SMS_RATE_PER_SECOND }),
     workerId,
-    parallel: 16,
+    // Provider calls in flight per job = rows claimed at a time per job; with the default 2 jobs
+    // at once, at most 64 rows are 'sending' (and so could become 'unknown' in a crash).
+    parallel: 32,
   };
   // The heartbeat row exists before the first claim, so no sweeper can take our rows for orphans.
   await heartbeat(deps.db, workerId, new Date());
@@ -57,7 +59,7 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
       const ids = (job.data as { ids: string[] }).ids.map(String);
       await dispatchBatch(ctx, ids);
     },
-    { connection: deps.redis.duplicate(), prefix: deps.queues.prefix, concurrency: opts.concurrency ?? 4 },
+    { connection: deps.redis.duplicate(), prefix: deps.queues.prefix, concurrency: opts.concurrency ?? 2 },
   );
   worker.on('error', (err) => deps.logger.error({ err: err.message }, 'dispatch worker error'));
   let sweeping = false;

@@ -3,8 +3,8 @@ import type { Knex } from 'knex';
 import type { Db } from '../db';
 import { ageAt, ageBandOf } from '../results/snapshot';
 import { evaluatedTree, matchingCustomerIds, segmentsAudienceQuery } from '../segments/service';
-import { evaluateRules } from '../messages/rules';
 import { getWorkspace } from '../workspaces/repo';
+import { insertFanoutRows, PlannedRow } from './fanout-sql';
 import type { CampaignRow } from './repo';
 import type { Variant } from './schema';
 
@@ -31,6 +31,7 @@ interface BatchCustomer {
   birth_date: string | Date | null;
   gender: string | null;
   city: string | null;
+  timezone: string | null;
 }
 
 /** Rows not yet assigned a variant wait for the A/B winner with send_after 'infinity'. */
@@ -49,25 +50,23 @@ export async function fanoutBatch(db: Db, campaignId: string, now: Date): Promis
     if (!c || c.status !== 'sending' || c.fanned_out_at) return null;
     const workspace = await getWorkspace(trx as unknown as Db, c.workspace_id);
     const { query } = await segmentsAudienceQuery(trx, c.workspace_id, c.segment_ids, c.exclude_segment_ids, now);
+    // The cursor is applied inside the audience too (Postgres pushes it into the segment query), so
+    // each batch reads from the checkpoint instead of scanning the audience from its start.
+    const audience = trx.select('a.customer_id').from(query.as('a'));
+    if (c.fanout_cursor !== null) audience.where('a.customer_id', '>', c.fanout_cursor);
     const q = trx('customers as cu')
       .where('cu.workspace_id', c.workspace_id)
-      .whereIn('cu.id', query)
+      .whereIn('cu.id', audience)
       .orderBy('cu.id')
       .limit(FANOUT_BATCH)
-      .select('cu.id', 'cu.birth_date', 'cu.gender', 'cu.city');
+      .select('cu.id', 'cu.birth_date', 'cu.gender', 'cu.city', 'cu.timezone');
     if (c.fanout_cursor !== null) q.andWhere('cu.id', '>', c.fanout_cursor);
     const customers = ((await q) as BatchCustomer[]).map((r) => ({ ...r, id: String(r.id) }));
     const done = customers.length < FANOUT_BATCH;
-    const rows = customers.length ? await buildRows(trx, c, workspace, customers, now) : [];
-    const due: string[] = [];
-    for (let i = 0; i < rows.length; i += 1000) {
-      const inserted = await trx('messages')
-        .insert(rows.slice(i, i + 1000))
-        .onConflict()
-        .ignore()
-        .returning(['id', 'status', 'send_after']);
-      for (const r of inserted) if (r.status === 'queued' && r.send_after === null) due.push(String(r.id));
-    }
+    const planned = customers.length ? await planRows(trx, c, customers, now) : [];
+    // The rules, dedup and holdout are applied set-based in one statement (fanout-sql.ts).
+    const inserted = await insertFanoutRows(trx, c, workspace.settings, planned, now);
+    const due = inserted.filter((r) => r.status === 'queued' && r.send_after === null).map((r) => r.id);
     const set: Record<string, unknown> = { updated_at: now };
     if (customers.length) set.fanout_cursor = customers[customers.length - 1]!.id;
     if (done) {
@@ -78,40 +77,24 @@ export async function fanoutBatch(db: Db, campaignId: string, now: Date): Promis
       }
     }
     await trx('campaigns').where({ id: c.id }).update(set);
-    return { due, done, inserted: rows.length };
+    return { due, done, inserted: customers.length };
   });
 }
 
-async function buildRows(trx: Knex.Transaction, c: CampaignRow, workspace: Awaited<ReturnType<typeof getWorkspace>>, customers: BatchCustomer[], now: Date) {
-  const ids = customers.map((x) => x.id);
-  const verdicts = await evaluateRules(trx, workspace, ids.map((id) => ({ key: id, customerId: id, channel: c.channel })), now, { planned: true });
-  // Addresses already taken by this campaign's earlier batches: a shared address gets one message.
-  const addrs = [...new Set([...verdicts.values()].flatMap((v) => (v.action === 'skip' ? [] : [v.address])))];
-  const taken = new Set<string>(
-    addrs.length
-      ? (await trx('messages').where({ campaign_id: c.id, channel: c.channel }).whereIn('address', addrs).whereNotIn('status', ['skipped', 'held_out']).select('address')).map((r) => String(r.address))
-      : [],
-  );
-  const membership = await segmentMembership(trx, c, ids, now);
+/** The per-customer parts decided in JS: snapshot and the deterministic hash buckets. */
+async function planRows(trx: Knex.Transaction, c: CampaignRow, customers: BatchCustomer[], now: Date): Promise<PlannedRow[]> {
+  const membership = await segmentMembership(trx, c, customers.map((x) => x.id), now);
   const ab = c.ab_test;
   return customers.map((cu) => {
-    const v = verdicts.get(cu.id)!;
-    const age = ageAt(cu.birth_date, now);
-    const snapshot = { segmentIds: membership.get(cu.id) ?? c.segment_ids, ageBand: ageBandOf(age), city: cu.city, gender: cu.gender };
-    const base: Record<string, unknown> = { workspace_id: c.workspace_id, campaign_id: c.id, customer_id: cu.id, channel: c.channel, template_id: c.template_id, snapshot: JSON.stringify(snapshot), created_at: now };
-    if (v.action === 'skip') return { ...base, status: 'skipped', skip_reason: v.reason };
-    if (taken.has(v.address)) return { ...base, address: v.address, status: 'skipped', skip_reason: 'duplicate' };
-    taken.add(v.address);
-    if (c.holdout_percent > 0 && bucket(c.id, cu.id, 'holdout') * 100 < c.holdout_percent) return { ...base, address: v.address, status: 'held_out', skip_reason: 'held_out' };
-    const row: Record<string, unknown> = { ...base, address: v.address, status: 'queued', dispatch_requested_at: now };
-    if (v.action === 'defer') Object.assign(row, { send_after: v.until, quiet_deferred: true });
+    const snapshot = { segmentIds: membership.get(cu.id) ?? c.segment_ids, ageBand: ageBandOf(ageAt(cu.birth_date, now)), city: cu.city, gender: cu.gender };
+    const row: PlannedRow = { id: cu.id, timezone: cu.timezone, snapshot: JSON.stringify(snapshot), heldOut: false, variant: null, templateId: null, awaitingWinner: false };
+    if (c.holdout_percent > 0) row.heldOut = bucket(c.id, cu.id, 'holdout') * 100 < c.holdout_percent;
     if (c.variants.length) {
-      if (ab && bucket(c.id, cu.id, 'abtest') * 100 >= ab.testPercent) {
-        // Not in the test share: the row waits for the winner (template and variant set then).
-        Object.assign(row, { variant: null, send_after: AWAITING_WINNER, dispatch_requested_at: null });
-      } else {
+      // Not in the A/B test share: the row waits for the winner (template and variant set then).
+      if (ab && bucket(c.id, cu.id, 'abtest') * 100 >= ab.testPercent) row.awaitingWinner = true;
+      else {
         const picked = pickVariant(c.variants, bucket(c.id, cu.id, 'variant'))!;
-        Object.assign(row, { variant: picked.key, template_id: picked.templateId });
+        Object.assign(row, { variant: picked.key, templateId: picked.templateId });
       }
     }
     return row;

@@ -107,13 +107,19 @@ export async function startIfDue(ctx: Ctx, id: string): Promise<boolean> {
 /** Runs the whole fan-out of one campaign, batch by batch, requesting dispatch after each commit. */
 export async function runFanout(ctx: Ctx, id: string): Promise<number> {
   let total = 0;
-  for (;;) {
-    const r = await fanoutBatch(ctx.db, id, ctx.clock.now());
-    if (!r) return total;
-    total += r.inserted;
-    // After the commit; if this is lost, the sweeper requests the rows (dispatch_requested_at lease).
-    await requestDispatch(ctx.queues, r.due).catch(() => undefined);
-    if (r.done) return total;
+  // Requests run beside the next batch's transaction (each after its own commit); if one is lost,
+  // the sweeper requests the rows (dispatch_requested_at lease).
+  const requests: Array<Promise<void>> = [];
+  try {
+    for (;;) {
+      const r = await fanoutBatch(ctx.db, id, ctx.clock.now());
+      if (!r) return total;
+      total += r.inserted;
+      requests.push(requestDispatch(ctx.queues, r.due).catch(() => undefined));
+      if (r.done) return total;
+    }
+  } finally {
+    await Promise.all(requests);
   }
 }
 

@@ -14,8 +14,11 @@ import type { RateLimiter } from './rate';
 import * as repo from './repo';
 import { evaluateRules } from './rules';
 
-/** Message ids per dispatch job: small enough that a crash leaves few rows 'unknown'. */
-export const DISPATCH_BATCH = 50;
+/**
+ * Message ids per dispatch job: a whole number of claim chunks (the worker's parallelism, 32),
+ * and small enough that a crash leaves few rows 'unknown'.
+ */
+export const DISPATCH_BATCH = 64;
 export const MAX_ATTEMPTS = 5;
 
 /** Enqueues dispatch jobs for these message ids (ids only in Redis); `at` delays them. */
@@ -59,12 +62,11 @@ type Outcome = { id: string; channel: 'email' | 'sms'; workspaceId: string; addr
 export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promise<{ sent: number; skipped: number; failed: number }> {
   const totals = { sent: 0, skipped: 0, failed: 0 };
   // Claimed rows become 'unknown' if this process dies, so only as many are claimed at a time as
-  // can go out right away: rate tokens are taken first, then a chunk is claimed and sent.
+  // go out together (one chunk = the parallelism). Workspaces and templates are read once per job.
   const chunk = Math.max(1, ctx.parallel);
+  const cache: JobCache = { workspaces: new Map(), templates: new Map() };
   for (let i = 0; i < ids.length; i += chunk) {
-    const part = ids.slice(i, i + chunk);
-    for (const [channel, n] of await repo.queuedChannels(ctx.db, part)) await ctx.rate.take(channel, n);
-    const r = await dispatchChunk(ctx, part);
+    const r = await dispatchChunk(ctx, ids.slice(i, i + chunk), cache);
     totals.sent += r.sent;
     totals.skipped += r.skipped;
     totals.failed += r.failed;
@@ -72,14 +74,34 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
   return totals;
 }
 
-async function dispatchChunk(ctx: DispatchContext, ids: string[]): Promise<{ sent: number; skipped: number; failed: number }> {
+interface JobCache {
+  workspaces: Map<string, Promise<Workspace>>;
+  templates: Map<string, Promise<TemplateRow>>;
+}
+
+function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  let hit = map.get(key);
+  if (!hit) {
+    hit = load();
+    hit.catch(() => map.delete(key));
+    map.set(key, hit);
+  }
+  return hit;
+}
+
+async function dispatchChunk(ctx: DispatchContext, ids: string[], cache: JobCache): Promise<{ sent: number; skipped: number; failed: number }> {
   const now = ctx.clock.now();
+  // One round trip claims the chunk (queued -> sending, atomically per row); the rate tokens for
+  // what was claimed are taken right after, so no separate count query is needed before it.
   const claimed = await repo.claim(ctx.db, ids, ctx.workerId, now);
+  const perChannel = new Map<string, number>();
+  for (const m of claimed) perChannel.set(m.channel, (perChannel.get(m.channel) ?? 0) + 1);
+  for (const [channel, n] of perChannel) await ctx.rate.take(channel, n);
   const byWorkspace = new Map<string, repo.ClaimedMessage[]>();
   for (const m of claimed) byWorkspace.set(m.workspace_id, [...(byWorkspace.get(m.workspace_id) ?? []), m]);
   const totals = { sent: 0, skipped: 0, failed: 0 };
   for (const [workspaceId, rows] of byWorkspace) {
-    const workspace = await getWorkspace(ctx.db, workspaceId);
+    const workspace = await cached(cache.workspaces, workspaceId, () => getWorkspace(ctx.db, workspaceId));
     const verdicts = await evaluateRules(
       ctx.db,
       workspace,
@@ -99,7 +121,7 @@ async function dispatchChunk(ctx: DispatchContext, ids: string[]): Promise<{ sen
     await repo.markSkipped(ctx.db, skips);
     await repo.requeue(ctx.db, defers);
     totals.skipped += skips.length;
-    const outcomes = await sendAll(ctx, workspace, toSend, now);
+    const outcomes = await sendAll(ctx, workspace, toSend, now, cache);
     const done = await record(ctx, outcomes);
     totals.sent += done.sent;
     totals.failed += done.failed;
@@ -107,14 +129,10 @@ async function dispatchChunk(ctx: DispatchContext, ids: string[]): Promise<{ sen
   return totals;
 }
 
-async function sendAll(ctx: DispatchContext, workspace: Workspace, rows: Array<repo.ClaimedMessage & { address: string }>, now: Date): Promise<Outcome[]> {
+async function sendAll(ctx: DispatchContext, workspace: Workspace, rows: Array<repo.ClaimedMessage & { address: string }>, now: Date, cache: JobCache): Promise<Outcome[]> {
   if (!rows.length) return [];
   const contexts = await buildRenderContexts(ctx.db, workspace.id, rows.map((r) => r.customer_id!), now);
-  const templates = new Map<string, Promise<TemplateRow>>();
-  const templateOf = (id: string) => {
-    if (!templates.has(id)) templates.set(id, loadTemplate(ctx.db, workspace.id, id));
-    return templates.get(id)!;
-  };
+  const templateOf = (id: string) => cached(cache.templates, `${workspace.id}:${id}`, () => loadTemplate(ctx.db, workspace.id, id));
   const s = workspace.settings;
   const fromEmail = s.fromEmail ?? `no-reply@${new URL(ctx.config.PUBLIC_URL).hostname}`;
   const from = s.fromName ? `"${s.fromName.replace(/["\\\r\n]/g, '')}" <${fromEmail}>` : fromEmail;
@@ -151,16 +169,14 @@ async function record(ctx: DispatchContext, outcomes: Outcome[]): Promise<{ sent
   const bad = outcomes.filter((o): o is Outcome & { ok: false } => !o.ok);
   const permanent = bad.filter((o) => o.error.permanent || o.attempts >= MAX_ATTEMPTS);
   const transient = bad.filter((o) => !permanent.includes(o));
+  const sentItems = ok.map((o) => ({ id: o.id, channel: o.channel, providerId: o.providerId }));
+  // The usual chunk (all accepted): markSent writes the rows and their events in one statement.
+  if (!bad.length) return { sent: (await repo.markSent(ctx.db, sentItems, now)).length, failed: 0 };
   return ctx.db.transaction(async (trx) => {
-    const sentIds = new Set(await repo.markSent(trx, ok.map((o) => ({ id: o.id, channel: o.channel, providerId: o.providerId })), now));
+    const sentIds = await repo.markSent(trx, sentItems, now);
     const failedIds = new Set(await repo.markFailed(trx, permanent.map((o) => ({ id: o.id, error: o.error.message })), now));
     await repo.requeue(trx, transient.map((o) => ({ id: o.id, until: new Date(now.getTime() + 15_000 * 2 ** o.attempts), quiet: false, error: o.error.message })));
     const events: MessageEvent[] = [];
-    for (const o of ok) {
-      if (!sentIds.has(o.id)) continue;
-      events.push({ workspaceId: o.workspaceId, messageId: o.id, type: 'sent', occurredAt: now });
-      if (o.channel === 'email') events.push({ workspaceId: o.workspaceId, messageId: o.id, type: 'delivered', occurredAt: now });
-    }
     for (const o of permanent) {
       if (!failedIds.has(o.id)) continue;
       events.push({ workspaceId: o.workspaceId, messageId: o.id, type: 'failed', occurredAt: now, data: { code: o.error.code ?? null } });
@@ -171,7 +187,7 @@ async function record(ctx: DispatchContext, outcomes: Outcome[]): Promise<{ sent
     }
     await recordMessageEvents(trx, events);
     if (bad.length) ctx.logger.warn({ failed: permanent.length, retrying: transient.length, codes: [...new Set(bad.map((o) => o.error.code))] }, 'dispatch: provider refusals');
-    return { sent: sentIds.size, failed: failedIds.size };
+    return { sent: sentIds.length, failed: failedIds.size };
   });
 }
 

@@ -31,13 +31,6 @@ export async function claim(db: Conn, ids: string[], workerId: string, now: Date
   return (rows as ClaimedMessage[]).map((r) => ({ ...r, id: String(r.id), customer_id: r.customer_id === null ? null : String(r.customer_id) }));
 }
 
-/** How many of these rows are queued, per channel (rate tokens are taken before the claim). */
-export async function queuedChannels(db: Conn, ids: string[]): Promise<Array<[string, number]>> {
-  if (!ids.length) return [];
-  const rows = await db('messages').whereIn('id', ids).andWhere('status', 'queued').groupBy('channel').select('channel', db.raw('count(*)::int AS n'));
-  return rows.map((r: { channel: string; n: number }) => [r.channel, r.n] as [string, number]);
-}
-
 export async function markSkipped(db: Conn, items: Array<{ id: string; reason: string }>): Promise<void> {
   if (!items.length) return;
   await db.raw(
@@ -60,17 +53,30 @@ export async function requeue(db: Conn, items: Array<{ id: string; until: Date; 
   );
 }
 
-/** Email counts as delivered once the SMTP server accepted it (API.md); SMS waits for the callback. */
+/**
+ * Email counts as delivered once the SMTP server accepted it (API.md); SMS waits for the callback.
+ * One statement per chunk: the state change and its message events (as recordMessageEvents
+ * writes them: 'sent', and 'delivered' for email) commit together without a transaction.
+ */
 export async function markSent(db: Conn, items: Array<{ id: string; channel: string; providerId: string }>, now: Date): Promise<string[]> {
   if (!items.length) return [];
   const { rows } = await db.raw(
-    `UPDATE messages m SET status = CASE WHEN m.channel = 'email' THEN 'delivered' ELSE 'sent' END,
-            provider_id = v.pid, sent_at = ?, delivered_at = CASE WHEN m.channel = 'email' THEN ?::timestamptz END,
-            error = NULL, claimed_by = NULL
-       FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::text[]) AS pid) v
-      WHERE m.id = v.id AND m.status = 'sending'
-      RETURNING m.id`,
-    bindings([now, now, items.map((i) => i.id), items.map((i) => i.providerId)]),
+    `WITH v AS (SELECT * FROM unnest(?::bigint[], ?::text[]) AS v(id, pid)),
+     upd AS (
+       UPDATE messages m SET status = CASE WHEN m.channel = 'email' THEN 'delivered' ELSE 'sent' END,
+              provider_id = v.pid, sent_at = ?, delivered_at = CASE WHEN m.channel = 'email' THEN ?::timestamptz END,
+              error = NULL, claimed_by = NULL
+         FROM v
+        WHERE m.id = v.id AND m.status = 'sending'
+        RETURNING m.id, m.workspace_id, m.channel),
+     ev AS (
+       INSERT INTO message_events (workspace_id, message_id, type, occurred_at, data, created_at)
+       SELECT upd.workspace_id, upd.id, t.type, ?, '{}'::jsonb, ?
+         FROM upd CROSS JOIN (VALUES (1, 'sent'), (2, 'delivered')) AS t(ord, type)
+        WHERE t.type = 'sent' OR upd.channel = 'email'
+        ORDER BY upd.id, t.ord)
+     SELECT id FROM upd`,
+    bindings([items.map((i) => i.id), items.map((i) => i.providerId), now, now, now, now]),
   );
   return (rows as Array<{ id: string }>).map((r) => String(r.id));
 }
