@@ -2,6 +2,9 @@ import nodemailer from 'nodemailer';
 import type { Config } from '../config';
 import { Channel, ChannelError, OutgoingEmail } from './types';
 
+/** Connections in the pooled SMTP transport unless a caller says otherwise. */
+export const SMTP_POOL_CONNECTIONS = 5;
+
 export interface DkimOptions {
   domainName: string;
   keySelector: string;
@@ -49,7 +52,7 @@ function transportOptions(opts: SmtpChannelOptions) {
     secure,
     auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
     pool: opts.pool ?? true,
-    maxConnections: opts.maxConnections ?? 5,
+    maxConnections: opts.maxConnections ?? SMTP_POOL_CONNECTIONS,
     // A pooled connection carries many messages; reconnect now and then to spread load.
     maxMessages: 1000,
     connectionTimeout: 15000,
