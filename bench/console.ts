@@ -1,17 +1,16 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
 import { chromium, type Page } from 'playwright-core';
 import { buildApp, Deps } from '../src/app';
 import { systemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
-import { createDb, Db, ensureDatabase, migrateLatest } from '../src/db';
+import { createDb, Db, migrateLatest } from '../src/db';
 import { createLogger } from '../src/logger';
 import { createMetrics } from '../src/ops/metrics';
 import { Queues } from '../src/queues';
 import { createRedis } from '../src/redis';
 import { ensureConsoleBuilt } from '../test/helpers/console-build';
-import { Bench, BenchContext, Metric, percentile } from './harness';
+import { Bench, BenchContext, Metric, percentile, recreateBenchDatabase } from './harness';
 
 /**
  * npm run bench -- console [--scale small|full]
@@ -39,17 +38,6 @@ declare function requestAnimationFrame(f: () => void): void;
 declare const MutationObserver: new (f: () => void) => { observe(n: unknown, o: Record<string, boolean>): void };
 declare const window: Record<string, unknown> & { __probe?: Probe };
 interface Probe { armed: boolean; t0: number; sawBusy: boolean; fired: boolean; t1: number; count: string | null; invalid: boolean }
-
-async function resetDatabase(url: string) {
-  const admin = new URL(url);
-  const name = admin.pathname.slice(1).replace(/"/g, '');
-  admin.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: admin.toString() });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await c.end();
-  await ensureDatabase(url);
-}
 
 /** Deterministic rows from generate_series: ids are 1..n in a fresh database, so g doubles as c.id. */
 async function seed(db: Db, w: string, n: number, ctx: BenchContext) {
@@ -177,7 +165,7 @@ export const bench: Bench = {
   async run(ctx) {
     const s = SCALES[ctx.scale];
     ensureConsoleBuilt();
-    await resetDatabase(BENCH_DB);
+    await recreateBenchDatabase(BENCH_DB);
     const config = loadConfig({ ...process.env, NODE_ENV: 'production', DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: OPERATOR, LOG_LEVEL: 'silent', PORT: '0' });
     const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
     await migrateLatest(db);

@@ -1,13 +1,13 @@
+import { recreateBenchDatabase } from './harness';
 import { SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
 import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import nodemailer from 'nodemailer';
 import type { Bench, Metric } from './harness';
 import { systemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
-import { createDb, Db, ensureDatabase, migrateLatest } from '../src/db';
+import { createDb, Db, migrateLatest } from '../src/db';
 import { createLogger } from '../src/logger';
 import { createMetrics } from '../src/ops/metrics';
 import { Queues, QUEUE_NAMES } from '../src/queues';
@@ -26,18 +26,6 @@ import { startTwilioStandin } from '../test/helpers/twilio-standin';
  * Small scale: 50,000 fan-out, 5,000 email, 2,000 SMS. Own database hark_bench_dispatch.
  */
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/hark_bench_dispatch';
-
-async function freshDatabase(url: string) {
-  const name = new URL(url).pathname.slice(1);
-  if (!/^hark_bench_[a-z0-9_]+$/.test(name)) throw new Error(`refusing to recreate ${name}`);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: admin.toString() });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await c.end();
-  await ensureDatabase(url);
-}
 
 /** A workspace with n customers in city `city` (server-side generate_series), a segment, a template and a campaign. */
 async function seed(db: Db, n: number, channel: 'email' | 'sms', tag: string) {
@@ -73,7 +61,7 @@ export const bench: Bench = {
     const nFan = full ? 1_000_000 : 50_000;
     const nEmail = full ? 100_000 : 5_000;
     const nSms = full ? 20_000 : 2_000;
-    await freshDatabase(URL_);
+    await recreateBenchDatabase(URL_);
     const smtp = await startSmtpPeer({ keep: false });
     const standin = await startTwilioStandin({ keep: false });
     const config = loadConfig({ DATABASE_URL: URL_, SMTP_URL: smtp.url, TWILIO_API_URL: standin.url, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent', EMAIL_RATE_PER_SECOND: '100000', SMS_RATE_PER_SECOND: '100000' });

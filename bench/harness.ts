@@ -1,5 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
+import { ensureDatabase } from '../src/db';
 
 export type Scale = 'small' | 'full';
 
@@ -61,4 +63,23 @@ export function writeResults(name: string, scale: Scale, metrics: Metric[]): str
     ),
   );
   return file;
+}
+
+/**
+ * A bench's own database, dropped and created again so an interrupted run leaves nothing behind.
+ * Only hark_bench_* databases may be dropped: a mistyped URL must not take a real one with it.
+ */
+export async function recreateBenchDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  if (!/^hark_bench_[a-z0-9_]+$/.test(name)) throw new Error(`refusing to recreate ${name}: not a hark_bench_* database`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const c = new pg.Client({ connectionString: admin.toString() });
+  await c.connect();
+  try {
+    await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await c.end();
+  }
+  await ensureDatabase(url);
 }

@@ -2,16 +2,15 @@ import type { AddressInfo } from 'node:net';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { buildApp, Deps } from '../src/app';
 import { systemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
-import { createDb, ensureDatabase, migrateLatest } from '../src/db';
+import { createDb, migrateLatest } from '../src/db';
 import { createLogger } from '../src/logger';
 import { createMetrics } from '../src/ops/metrics';
 import { Queues } from '../src/queues';
 import { createRedis } from '../src/redis';
-import { Bench, BenchContext, Metric, percentile } from './harness';
+import { Bench, BenchContext, Metric, percentile, recreateBenchDatabase } from './harness';
 import { Gen, makePurchase, poster, runLoad } from './ingest-load';
 
 /**
@@ -29,18 +28,6 @@ const SCALES = {
   small: { batchRequests: 20, singleRequests: 2_000, customers: 5_000 },
   full: { batchRequests: 200, singleRequests: 20_000, customers: 50_000 },
 } as const;
-async function resetDatabase(url: string) {
-  const target = new URL(url);
-  const name = target.pathname.slice(1);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: admin.toString() });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '')}" WITH (FORCE)`);
-  await c.end();
-  await ensureDatabase(url);
-}
-
 /** CSV field quoting for COPY ... WITH (FORMAT csv). */
 const csv = (row: (string | number | null)[]) => row.map((v) => (v === null ? '' : typeof v === 'number' ? String(v) : `"${v.replace(/"/g, '""')}"`)).join(',');
 
@@ -101,7 +88,7 @@ export const bench: Bench = {
   description: 'Purchase ingestion through the API (batch and single) against a bare COPY ceiling',
   async run(ctx) {
     const s = SCALES[ctx.scale];
-    await resetDatabase(BENCH_DB);
+    await recreateBenchDatabase(BENCH_DB);
     const config = loadConfig({ ...process.env, NODE_ENV: 'production', DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: 'bench-operator-token-0123456789', LOG_LEVEL: 'silent', PORT: '0', DB_POOL_MAX: '20' });
     const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
     await migrateLatest(db);

@@ -1,6 +1,6 @@
-import pg from 'pg';
+import { recreateBenchDatabase } from './harness';
 import type { Bench, Metric } from './harness';
-import { createDb, ensureDatabase, migrateLatest } from '../src/db';
+import { createDb, migrateLatest } from '../src/db';
 import { buildReport } from '../src/results/service';
 
 /**
@@ -15,19 +15,6 @@ import { buildReport } from '../src/results/service';
  * least any grouped report must do.
  */
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/hark_bench_reports';
-
-/** The bench's own database, recreated each run so that an interrupted run leaves nothing behind. */
-async function freshDatabase(url: string) {
-  const name = new URL(url).pathname.slice(1);
-  if (!/^hark_bench_[a-z0-9_]+$/.test(name)) throw new Error(`refusing to recreate ${name}: not a hark_bench_* database`);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: admin.toString() });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await c.end();
-  await ensureDatabase(url);
-}
 
 async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t = process.hrtime.bigint();
@@ -47,7 +34,7 @@ export const bench: Bench = {
   async run(ctx) {
     const messages = ctx.scale === 'full' ? 1_000_000 : 100_000;
     const purchases = messages / 5;
-    await freshDatabase(URL_);
+    await recreateBenchDatabase(URL_);
     const db = createDb(URL_, 4);
     try {
       await migrateLatest(db);
