@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import type { Deps } from '../src/app';
-import { createSmtpChannel, dkimFromConfig } from '../src/channels/smtp';
+import { createSmtpChannel, dkimFromConfig, SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
 import { createTwilioChannel } from '../src/channels/twilio';
 import { Channels, dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
@@ -31,7 +31,7 @@ class DispatchWorker extends Worker {
 
 export function channelsFromConfig(config: Deps['config']): Channels {
   return {
-    email: createSmtpChannel({ url: config.SMTP_URL, pool: true, maxConnections: 8, dkim: dkimFromConfig(config) }),
+    email: createSmtpChannel({ url: config.SMTP_URL, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, dkim: dkimFromConfig(config) }),
     sms: createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: config.TWILIO_API_URL }),
   };
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { Channel, ChannelError, OutgoingEmail } from './types';
 
 /** Connections in the pooled SMTP transport unless a caller says otherwise. */
-export const SMTP_POOL_CONNECTIONS = 5;
+export const SMTP_POOL_CONNECTIONS = 8;
 
 export interface DkimOptions {
   domainName: string;
