@@ -1,5 +1,6 @@
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { Deps } from '../src/app';
+import { ClosableWorker } from './closable-worker';
 import * as service from '../src/campaigns/service';
 import { QUEUE_NAMES } from '../src/queues';
 
@@ -8,17 +9,9 @@ import { QUEUE_NAMES } from '../src/queues';
  * runs the campaign tick from Postgres, so schedules and fan-outs survive a Redis restart, and
  * boot re-arms every scheduled campaign.
  */
-class CampaignWorker extends Worker {
-  cleanup: () => Promise<void> = async () => {};
-  override async close(force?: boolean): Promise<void> {
-    await super.close(force);
-    await this.cleanup();
-  }
-}
-
 export async function startCampaignWorker(deps: Deps, opts: { tickEveryMs?: number } = {}): Promise<Worker> {
   await service.rearmAll(deps).catch((err) => deps.logger.error({ err: (err as Error).message }, 'campaign re-arm failed'));
-  const worker = new CampaignWorker(
+  const worker = new ClosableWorker(
     QUEUE_NAMES.campaigns,
     async (job) => {
       const id = String((job.data as { id: string }).id);
@@ -29,14 +22,13 @@ export async function startCampaignWorker(deps: Deps, opts: { tickEveryMs?: numb
   );
   worker.on('error', (err) => deps.logger.error({ err: err.message }, 'campaign worker error'));
   let ticking = false;
-  let first = true;
+  let ticks = 0;
   const timer = setInterval(() => {
     if (ticking) return;
     ticking = true;
     // Unfinished fan-outs are resumed from the tick only when no job is likely running them:
     // at the first tick after boot, and then every tenth tick (a lost job after a Redis restart).
-    const resume = first || Math.random() < 0.1;
-    first = false;
+    const resume = ticks++ % 10 === 0;
     service
       .tick(deps, { resumeFanouts: resume })
       .catch((err) => deps.logger.error({ err: (err as Error).message }, 'campaign tick failed'))

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { Deps } from '../src/app';
+import { ClosableWorker } from './closable-worker';
 import { createSmtpChannel, dkimFromConfig, SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
 import { createTwilioChannel } from '../src/channels/twilio';
 import { Channels, dispatchBatch, DispatchContext } from '../src/messages/dispatch';
@@ -17,18 +18,6 @@ export interface DispatchWorkerOptions {
   sweep?: SweepOptions;
 }
 
-/**
- * Dispatch jobs carry message ids; the work is dispatchBatch. The worker closes its sweeper
- * timer, its providers and its heartbeat row after BullMQ has let running jobs finish.
- */
-class DispatchWorker extends Worker {
-  cleanup: () => Promise<void> = async () => {};
-  override async close(force?: boolean): Promise<void> {
-    await super.close(force);
-    await this.cleanup();
-  }
-}
-
 export function channelsFromConfig(config: Deps['config']): Channels {
   return {
     email: createSmtpChannel({ url: config.SMTP_URL, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, dkim: dkimFromConfig(config) }),
@@ -36,6 +25,10 @@ export function channelsFromConfig(config: Deps['config']): Channels {
   };
 }
 
+/**
+ * Dispatch jobs carry message ids; the work is dispatchBatch. The worker closes its sweeper
+ * timer, its providers and its heartbeat row after BullMQ has let running jobs finish.
+ */
 export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOptions = {}): Promise<Worker> {
   const workerId = randomUUID();
   const channels = opts.channels ?? channelsFromConfig(deps.config);
@@ -53,7 +46,7 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
   };
   // The heartbeat row exists before the first claim, so no sweeper can take our rows for orphans.
   await heartbeat(deps.db, workerId, new Date());
-  const worker = new DispatchWorker(
+  const worker = new ClosableWorker(
     QUEUE_NAMES.dispatch,
     async (job) => {
       const ids = (job.data as { ids: string[] }).ids.map(String);

@@ -156,3 +156,25 @@ export async function completeFinished(db: Conn, now: Date): Promise<string[]> {
   );
   return (rows as Array<{ id: string }>).map((r) => String(r.id));
 }
+
+/** Messages of a workspace, newest first, keyset on id; filters are bound values only. */
+export async function listMessages(
+  db: Conn,
+  workspaceId: string,
+  f: { campaignId?: string; automationId?: string; status?: string; customerExternalId?: string },
+  limit: number,
+  beforeId?: string,
+) {
+  const q = db('messages as m')
+    .leftJoin('customers as c', 'c.id', 'm.customer_id')
+    .where('m.workspace_id', workspaceId)
+    .select('m.*', 'c.external_id as customer_external_id')
+    .orderBy('m.id', 'desc')
+    .limit(limit);
+  if (f.campaignId) q.andWhere('m.campaign_id', f.campaignId);
+  if (f.automationId) q.andWhere('m.automation_id', f.automationId);
+  if (f.status) q.andWhere('m.status', f.status);
+  if (f.customerExternalId) q.andWhere('c.external_id', f.customerExternalId);
+  if (beforeId) q.andWhere('m.id', '<', beforeId);
+  return q;
+}

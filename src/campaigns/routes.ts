@@ -8,7 +8,7 @@ import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
 import { campaignMessagesQuery, createCampaignBody, messagesQuery, scheduleBody } from './schema';
 import * as service from './service';
-import { campaignView, listMessages, messageView } from './view';
+import { campaignView, messageView } from './view';
 
 describeOperation({ method: 'post', path: '/v1/campaigns', summary: 'Create a campaign (draft, or scheduled with scheduledAt)', tag: 'Campaigns', auth: 'admin', body: createCampaignBody, responses: { 201: 'Created' } });
 describeOperation({ method: 'get', path: '/v1/campaigns', summary: 'List campaigns', tag: 'Campaigns', auth: 'admin' });
@@ -69,7 +69,7 @@ export function campaignRoutes(deps: Deps, guards: Guards) {
     const row = await repo.requireCampaign(deps.db, workspaceId, idOf(req.params.id));
     const q = parse(campaignMessagesQuery, req.query, 'query');
     const after = decodeCursor(idCursor, q.cursor);
-    const rows = await listMessages(deps.db, workspaceId, { campaignId: row.id, status: q.status }, q.limit + 1, after?.id);
+    const rows = await repo.listMessages(deps.db, workspaceId, { campaignId: row.id, status: q.status }, q.limit + 1, after?.id);
     page(res, rows, q.limit);
   });
 
@@ -77,7 +77,7 @@ export function campaignRoutes(deps: Deps, guards: Guards) {
     const { workspaceId } = authOf(req);
     const q = parse(messagesQuery, req.query, 'query');
     const after = decodeCursor(idCursor, q.cursor);
-    const rows = await listMessages(deps.db, workspaceId, { campaignId: q.campaignId, automationId: q.automationId, status: q.status, customerExternalId: q.customerExternalId }, q.limit + 1, after?.id);
+    const rows = await repo.listMessages(deps.db, workspaceId, { campaignId: q.campaignId, automationId: q.automationId, status: q.status, customerExternalId: q.customerExternalId }, q.limit + 1, after?.id);
     page(res, rows, q.limit);
   });
 

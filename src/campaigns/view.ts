@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import type { CampaignCounts, CampaignRow } from './repo';
 
 const iso = (d: Date | null | undefined) => (d instanceof Date && Number.isFinite(d.getTime()) ? d.toISOString() : null);
@@ -22,28 +21,6 @@ export function campaignView(c: CampaignRow, counts: CampaignCounts) {
     createdAt: iso(c.created_at),
     counts,
   };
-}
-
-/** Messages of a workspace, newest first, keyset on id; filters are bound values only. */
-export async function listMessages(
-  db: Knex,
-  workspaceId: string,
-  f: { campaignId?: string; automationId?: string; status?: string; customerExternalId?: string },
-  limit: number,
-  beforeId?: string,
-) {
-  const q = db('messages as m')
-    .leftJoin('customers as c', 'c.id', 'm.customer_id')
-    .where('m.workspace_id', workspaceId)
-    .select('m.*', 'c.external_id as customer_external_id')
-    .orderBy('m.id', 'desc')
-    .limit(limit);
-  if (f.campaignId) q.andWhere('m.campaign_id', f.campaignId);
-  if (f.automationId) q.andWhere('m.automation_id', f.automationId);
-  if (f.status) q.andWhere('m.status', f.status);
-  if (f.customerExternalId) q.andWhere('c.external_id', f.customerExternalId);
-  if (beforeId) q.andWhere('m.id', '<', beforeId);
-  return q;
 }
 
 export function messageView(m: Record<string, any>) {
