@@ -1,9 +1,7 @@
 import { recreateBenchDatabase } from './harness';
-import { SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import nodemailer from 'nodemailer';
 import type { Bench, Metric } from './harness';
 import { systemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
@@ -12,9 +10,9 @@ import { createLogger } from '../src/logger';
 import { createMetrics } from '../src/ops/metrics';
 import { Queues, QUEUE_NAMES } from '../src/queues';
 import { createRedis } from '../src/redis';
-import { runFanout } from '../src/campaigns/service';
+import { runFanout, sendNow } from '../src/campaigns/service';
+import { runBaseline } from './dispatch-baseline';
 import { createWorkspace, updateSettings } from '../src/workspaces/repo';
-import { startCampaignWorker } from '../workers/campaign-worker';
 import { startSmtpPeer } from '../test/helpers/smtp-peer';
 import { startTwilioStandin } from '../test/helpers/twilio-standin';
 
@@ -22,13 +20,14 @@ import { startTwilioStandin } from '../test/helpers/twilio-standin';
  * Issue 4 targets: fan-out of 1,000,000 recipients under 60 s (baseline: one bare INSERT ... SELECT
  * of as many message rows); email end-to-end >= 70% of a bare nodemailer pool into the same local
  * SMTP server; SMS >= 70% of bare twilio-library calls into the same stand-in; worker RSS < 300 MB
- * (the dispatch worker runs in a child process, bench/dispatch-worker-child.ts, so its RSS is its own).
- * Small scale: 50,000 fan-out, 5,000 email, 2,000 SMS. Own database hark_bench_dispatch.
+ * (the production worker process, `node dist/src/main.js` with ROLE=worker, so its RSS is its own).
+ * End to end runs from the send request (fan-out included) to the last message received; the
+ * baselines push the very messages hark renders, rendered in advance. Small scale: 50,000 fan-out, 5,000 email, 2,000 SMS. Own database hark_bench_dispatch.
  */
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/hark_bench_dispatch';
 
 /** A workspace with n customers in city `city` (server-side generate_series), a segment, a template and a campaign. */
-async function seed(db: Db, n: number, channel: 'email' | 'sms', tag: string) {
+async function seed(db: Db, n: number, channel: 'email' | 'sms', tag: string, status: 'sending' | 'draft' = 'sending') {
   const ws = await createWorkspace(db, { name: `bench ${tag}` });
   await updateSettings(db, ws.id, { fromEmail: 'shop@example.com', smsFrom: '+15005550006', postalAddress: '1 Main St' });
   await db.raw(
@@ -41,8 +40,8 @@ async function seed(db: Db, n: number, channel: 'email' | 'sms', tag: string) {
   await db.raw('ANALYZE customers');
   const [seg] = await db('segments').insert({ workspace_id: ws.id, name: 'riga', kind: 'dynamic', definition: JSON.stringify({ field: 'city', op: 'eq', value: 'Riga' }) }).returning('id');
   const [tpl] = await db('templates').insert(channel === 'email' ? { workspace_id: ws.id, name: 't', channel, subject: 'Hello {{ customer.firstName }}', body: '<p>Spring sale</p>', format: 'html' } : { workspace_id: ws.id, name: 't', channel, body: 'Spring sale today', format: 'text' }).returning('id');
-  const [c] = await db('campaigns').insert({ workspace_id: ws.id, name: 'bench', channel, template_id: tpl.id, segment_ids: [seg.id], status: 'sending', started_at: new Date() }).returning('id');
-  return { workspaceId: ws.id, campaignId: String(c.id) };
+  const [c] = await db('campaigns').insert({ workspace_id: ws.id, name: 'bench', channel, template_id: tpl.id, segment_ids: [seg.id], status, started_at: status === 'sending' ? new Date() : null }).returning('id');
+  return { workspaceId: ws.id, campaignId: String(c.id), templateId: String(tpl.id) };
 }
 
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
@@ -97,30 +96,28 @@ export const bench: Bench = {
       await db('campaigns').whereIn('id', [fan.campaignId, base.campaignId]).update({ status: 'cancelled' });
       await db('messages').whereIn('campaign_id', [fan.campaignId, base.campaignId]).update({ status: 'cancelled' });
 
-      // 2. Email baseline: pre-rendered messages through a bare nodemailer pool of the same size as
-      // hark's SMTP channel, so the ratio measures hark's overhead, not a difference in pool size.
-      const transport = nodemailer.createTransport({ host: '127.0.0.1', port: smtp.port, secure: false, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, maxMessages: 1000 });
-      const html = '<p>Spring sale</p><p>1 Main St</p>';
-      t0 = process.hrtime.bigint();
-      await pool(Array.from({ length: nEmail }, (_, i) => i), 64, (i) => transport.sendMail({ from: 'shop@example.com', to: `b${i}@base.example`, subject: 'Hello', html, text: 'Spring sale' }));
-      const bareEmail = nEmail / secs(t0);
-      transport.close();
+      // 2. The e2e audiences. The baselines push what hark renders for them (bench/dispatch-baseline.ts).
+      // Drafts until their turn: the worker's campaign tick would otherwise start them at its boot.
+      const audiences = { email: await seed(db, nEmail, 'email', 'e2eemail', 'draft'), sms: await seed(db, nSms, 'sms', 'e2esms', 'draft') };
+      const baselineOf = (channel: 'email' | 'sms', n: number) =>
+        runBaseline({ channel, dbUrl: URL_, workspaceId: audiences[channel].workspaceId, templateId: audiences[channel].templateId, n, smtpUrl: smtp.url, twilioUrl: standin.url });
 
-      // 3. The SMS baseline (bare twilio-library calls) runs after the SMS end-to-end run, below.
+      // 3. Email baseline (the SMS one runs after the SMS end to end, below).
+      const bareEmail = await baselineOf('email', nEmail);
 
-      // 4. End to end through the real workers.
-      // The dispatch worker runs in its own process, so that its RSS is measured alone.
-      child = await spawnWorker(config, queues.prefix, URL_);
+      // 4. End to end: the production worker process (`node dist/src/main.js`, ROLE=worker, every
+      // worker of that role) takes the campaign from the send request (fan-out included) to the
+      // provider; its RSS is sampled alone.
+      child = await spawnWorker(config, queues.prefix, URL_, ctx);
       const worker = child;
       const rssOf = () => procStatusKb(worker.pid!, 'VmRSS');
       workerRss = rssOf();
       workerSampler = setInterval(() => (workerRss = Math.max(workerRss, rssOf())), 200);
-      const workers = [await startCampaignWorker(deps)];
       for (const [channel, n] of [['email', nEmail], ['sms', nSms]] as const) {
-        const s = await seed(db, n, channel, `e2e${channel}`);
         const before = channel === 'email' ? smtp.count() : standin.messages.length;
+        const cpu0 = procCpuMs(worker.pid!);
         t0 = process.hrtime.bigint();
-        await runFanout(deps, s.campaignId);
+        await sendNow(deps, audiences[channel].workspaceId, audiences[channel].campaignId); // what POST .../send does
         for (;;) {
           const got = (channel === 'email' ? smtp.count() : standin.messages.length) - before;
           if (got >= n) break;
@@ -128,15 +125,16 @@ export const bench: Bench = {
           await new Promise((r) => setTimeout(r, 50));
         }
         const rate = n / secs(t0);
+        // CPU per message in the worker process: a figure the machine's other load does not move much.
+        metrics.push({ name: `${channel}: worker CPU per message`, value: (procCpuMs(worker.pid!) - cpu0) / n, unit: 'ms' });
         if (channel === 'email') {
           metrics.push({ name: `email end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare nodemailer pool', value: bareEmail }, target: { text: '>= 70% of baseline', met: rate >= 0.7 * bareEmail } });
         } else {
-          const bareSms = await smsBaseline(config, standin.url, n);
+          const bareSms = await baselineOf('sms', n);
           metrics.push({ name: `sms end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare twilio library calls', value: bareSms }, target: { text: '>= 70% of baseline', met: rate >= 0.7 * bareSms } });
         }
         ctx.log(`${channel}: ${rate.toFixed(0)} msg/s`);
       }
-      await Promise.all(workers.map((w) => w.close()));
       // VmHWM: the kernel's peak RSS of the worker process over its whole life.
       const peak = Math.max(workerRss, procStatusKb(worker.pid!, 'VmHWM')) / 1024;
       metrics.push({ name: 'dispatch worker RSS (peak, own process)', value: peak, unit: 'MB', target: { text: '< 300 MB', met: peak < 300 } });
@@ -157,16 +155,14 @@ export const bench: Bench = {
   },
 };
 
-/** n messages.create calls with 16 in flight (the worker's parallelism), through the same base-URL rewrite. */
-async function smsBaseline(config: ReturnType<typeof loadConfig>, apiUrl: string, n: number): Promise<number> {
-  const { createTwilioChannel } = await import('../src/channels/twilio');
-  // The channel is only the library plus a base-URL rewrite: no rendering, rules or bookkeeping.
-  const ch = createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl });
-  const t0 = process.hrtime.bigint();
-  await pool(Array.from({ length: n }, (_, i) => i), 16, (i) => ch.send({ messageId: String(i), to: `+1${3000000000 + i}`, from: '+15005550006', body: 'Spring sale today' }));
-  const rate = n / secs(t0);
-  await ch.close();
-  return rate;
+/** User + system CPU time of a process in ms (Linux /proc/<pid>/stat, 100 ticks a second), 0 once gone. */
+function procCpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
 }
 
 /** A field of /proc/<pid>/status in kB (Linux), 0 once the process is gone. */
@@ -179,11 +175,21 @@ function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
-/** bench/dispatch-worker-child.ts with the bench's settings; resolves once it prints "ready". */
-function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string, dbUrl: string): Promise<ChildProcess> {
+/**
+ * The production worker: compiles the build (tsc -p tsconfig.build.json, as `npm start` does) and
+ * runs `node dist/src/main.js` with ROLE=worker on the bench's database, Redis prefix and peers.
+ * Resolves once it logs that it listens.
+ */
+async function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string, dbUrl: string, ctx: { log(s: string): void }): Promise<ChildProcess> {
+  const root = join(__dirname, '..');
+  ctx.log('building dist (tsc -p tsconfig.build.json)');
+  const built = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`build failed: ${built.stdout}${built.stderr}`);
   const env = {
     ...process.env,
-    LOG_LEVEL: 'silent',
+    ROLE: 'worker',
+    PORT: '0',
+    LOG_LEVEL: 'info',
     DATABASE_URL: dbUrl,
     REDIS_URL: config.REDIS_URL,
     QUEUE_PREFIX: prefix,
@@ -192,16 +198,15 @@ function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string, dbUr
     EMAIL_RATE_PER_SECOND: String(config.EMAIL_RATE_PER_SECOND),
     SMS_RATE_PER_SECOND: String(config.SMS_RATE_PER_SECOND),
     HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN,
-    DISPATCH_CONCURRENCY: '4',
   };
   // BENCH_WORKER_NODE_ARGS: extra node flags for the worker only (e.g. --cpu-prof to profile it).
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, '-r', '@swc-node/register', join(__dirname, 'dispatch-worker-child.ts')], { cwd: join(__dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...extra, join(root, 'dist/src/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child));
-    child.once('exit', (code) => reject(new Error(`dispatch worker exited ${code}: ${err}`)));
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('hark listening') && resolve(child));
+    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
   });
 }
 

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Worker } from 'bullmq';
 import type { Deps } from '../src/app';
 import { ClosableWorker } from './closable-worker';
-import { createSmtpChannel, dkimFromConfig, SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
-import { createTwilioChannel } from '../src/channels/twilio';
+import { dkimFromConfig, SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
+import { createThreadedChannels } from '../src/channels/threaded';
 import { Channels, dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
 import { heartbeat, removeWorker } from '../src/messages/repo';
@@ -18,11 +18,12 @@ export interface DispatchWorkerOptions {
   sweep?: SweepOptions;
 }
 
+/** The providers from config (SMTP_URL, TWILIO_*), their calls in a sender thread (src/channels/threaded.ts). */
 export function channelsFromConfig(config: Deps['config']): Channels {
-  return {
-    email: createSmtpChannel({ url: config.SMTP_URL, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, dkim: dkimFromConfig(config) }),
-    sms: createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: config.TWILIO_API_URL }),
-  };
+  return createThreadedChannels({
+    smtp: { url: config.SMTP_URL, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, dkim: dkimFromConfig(config) },
+    twilio: { accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: config.TWILIO_API_URL },
+  });
 }
 
 /**

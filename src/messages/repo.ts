@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { statsColumns } from '../customers/stats';
 import { bindings } from '../db';
 
 /** The dispatch side of the outbox: claiming, outcomes, and the sweeper's recovery queries. */
@@ -16,19 +17,55 @@ export interface ClaimedMessage {
   attempts: number;
 }
 
+/** A claimed message with what sending it needs: its customer (with stats) and the suppression fact. */
+export interface ClaimedForSend extends ClaimedMessage {
+  /** The customer row joined with its stats columns; null when the customer is gone. */
+  customer: Record<string, any> | null;
+  /** The address the message would go to is on the workspace's suppression list. */
+  suppressed: boolean;
+}
+
+const MESSAGE_FIELDS = ['id', 'workspace_id', 'campaign_id', 'automation_id', 'customer_id', 'channel', 'template_id', 'address', 'attempts'] as const;
+
 /**
  * queued -> sending, row by row atomically: a row another worker claimed first, a cancelled or
  * not-yet-due row is simply not returned. The claim is what makes a send happen at most once.
+ * The same statement reads what the send needs (customer, stats, whether the address is
+ * suppressed: same normalisation as fanout-sql.ts), so a chunk costs one round trip.
  */
-export async function claim(db: Conn, ids: string[], workerId: string, now: Date): Promise<ClaimedMessage[]> {
+export async function claimForSend(db: Conn, ids: string[], workerId: string, now: Date): Promise<ClaimedForSend[]> {
   if (!ids.length) return [];
   const { rows } = await db.raw(
-    `UPDATE messages SET status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1
-      WHERE id = ANY(?::bigint[]) AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)
-      RETURNING id, workspace_id, campaign_id, automation_id, customer_id, channel, template_id, address, attempts`,
+    `WITH m AS (
+       UPDATE messages SET status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1
+        WHERE id = ANY(?::bigint[]) AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)
+        RETURNING ${MESSAGE_FIELDS.join(', ')})
+     SELECT ${MESSAGE_FIELDS.map((f) => `m.${f} AS m_${f}`).join(', ')},
+            EXISTS (SELECT 1 FROM suppressions x
+                     WHERE x.workspace_id = m.workspace_id AND x.channel = m.channel
+                       AND x.address_hash = sha256(convert_to(CASE WHEN m.channel = 'email' THEN lower(btrim(coalesce(m.address, c.email)))
+                                                                   ELSE btrim(coalesce(m.address, c.phone)) END, 'UTF8'))) AS m_suppressed,
+            c.*, ${statsColumns}
+       FROM m LEFT JOIN customers c ON c.id = m.customer_id AND c.workspace_id = m.workspace_id
+       LEFT JOIN customer_stats s ON s.customer_id = c.id
+      ORDER BY m.id`,
     bindings([now, workerId, ids, now]),
   );
-  return (rows as ClaimedMessage[]).map((r) => ({ ...r, id: String(r.id), customer_id: r.customer_id === null ? null : String(r.customer_id) }));
+  return (rows as Array<Record<string, any>>).map((r) => {
+    const out: Record<string, any> = {};
+    const customer: Record<string, any> = {};
+    for (const [k, v] of Object.entries(r)) {
+      if (k.startsWith('m_')) out[k.slice(2)] = v;
+      else customer[k] = v;
+    }
+    return {
+      ...(out as ClaimedMessage),
+      id: String(out.id),
+      customer_id: out.customer_id === null ? null : String(out.customer_id),
+      suppressed: Boolean(out.suppressed),
+      customer: customer.id === null || customer.id === undefined ? null : customer,
+    };
+  });
 }
 
 export async function markSkipped(db: Conn, items: Array<{ id: string; reason: string }>): Promise<void> {
@@ -91,6 +128,17 @@ export async function markFailed(db: Conn, items: Array<{ id: string; error: str
     bindings([now, items.map((i) => i.id), items.map((i) => i.error)]),
   );
   return (rows as Array<{ id: string }>).map((r) => String(r.id));
+}
+
+/** sending -> unknown: the provider call's answer was lost, so the message may have left; never resent. */
+export async function markUnknown(db: Conn, items: Array<{ id: string; error: string }>): Promise<void> {
+  if (!items.length) return;
+  await db.raw(
+    `UPDATE messages m SET status = 'unknown', error = v.error, claimed_by = NULL
+       FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::text[]) AS error) v
+      WHERE m.id = v.id AND m.status = 'sending'`,
+    bindings([items.map((i) => i.id), items.map((i) => i.error)]),
+  );
 }
 
 // ---- sweeper ----

@@ -103,17 +103,12 @@ export async function evaluateRules(
   opts: { planned: boolean; excludeMessageIds?: string[] },
 ): Promise<Map<string, RuleVerdict>> {
   const ids = [...new Set(subjects.map((s) => s.customerId).filter((x): x is string => !!x))];
-  const customers = new Map<string, { email: string | null; phone: string | null; email_consent: string | null; sms_consent: string | null; timezone: string | null }>();
+  const customers = new Map<string, RuleCustomer>();
   if (ids.length) {
     const rows = await db('customers').where('workspace_id', workspace.id).whereIn('id', ids).select('id', 'email', 'phone', 'email_consent', 'sms_consent', 'timezone');
     for (const r of rows) customers.set(String(r.id), r);
   }
-  const addressOf = (s: RuleSubject) => {
-    const c = s.customerId ? customers.get(s.customerId) : undefined;
-    // A customer whose address was cleared (or who was erased) is not messaged at an old one.
-    const current = c ? (c[ADDRESS_COLUMN[s.channel]] ?? null) : null;
-    return current ? (s.address ?? current) : null;
-  };
+  const addressOf = (s: RuleSubject) => sendAddress(s.channel, s.customerId ? customers.get(s.customerId) : undefined, s.address);
   const suppressed = new Map<Channel, Set<string>>();
   for (const ch of ['email', 'sms'] as const) {
     const addrs = subjects.filter((s) => s.channel === ch).map(addressOf).filter((a): a is string => !!a);
@@ -124,13 +119,46 @@ export async function evaluateRules(
   for (const s of subjects) {
     const c = s.customerId ? customers.get(s.customerId) : undefined;
     const address = addressOf(s);
-    if (!c || !address) out.set(s.key, { action: 'skip', reason: 'no_address' });
-    else if (c[CONSENT_COLUMN[s.channel]] === 'unsubscribed' || suppressed.get(s.channel)!.has(address)) out.set(s.key, { action: 'skip', reason: 'unsubscribed' });
-    else if (capped.has(s.customerId!)) out.set(s.key, { action: 'skip', reason: 'frequency_cap' });
-    else {
-      const until = quietHoursEnd(workspace.settings.quietHours, c.timezone ?? workspace.settings.timezone, now);
-      out.set(s.key, until ? { action: 'defer', until, address } : { action: 'send', address });
-    }
+    out.set(s.key, verdictFor(s.channel, c, address, !!address && suppressed.get(s.channel)!.has(address), capped.has(s.customerId ?? ''), workspace.settings, now));
   }
   return out;
+}
+
+/**
+ * Where a message goes: the address its outbox row fixed (the dedup key), else the customer's
+ * current one; null when the customer's current address was cleared (or the customer erased),
+ * so nobody is messaged at an old address.
+ */
+export function sendAddress(channel: Channel, c: RuleCustomer | undefined, fixed?: string | null): string | null {
+  const current = c ? (c[ADDRESS_COLUMN[channel]] ?? null) : null;
+  return current ? (fixed ?? current) : null;
+}
+
+/** The fields of a customer row the rules read. */
+export interface RuleCustomer {
+  email: string | null;
+  phone: string | null;
+  email_consent: string | null;
+  sms_consent: string | null;
+  timezone: string | null;
+}
+
+/**
+ * One verdict once the facts are known, in the order of precedence above: no customer or no
+ * address, unsubscribed (consent or suppression list), frequency cap, quiet hours (a deferral).
+ */
+export function verdictFor(
+  channel: Channel,
+  c: RuleCustomer | undefined,
+  address: string | null,
+  suppressed: boolean,
+  capped: boolean,
+  settings: Pick<Settings, 'quietHours' | 'timezone'>,
+  now: Date,
+): RuleVerdict {
+  if (!c || !address) return { action: 'skip', reason: 'no_address' };
+  if (c[CONSENT_COLUMN[channel]] === 'unsubscribed' || suppressed) return { action: 'skip', reason: 'unsubscribed' };
+  if (capped) return { action: 'skip', reason: 'frequency_cap' };
+  const until = quietHoursEnd(settings.quietHours, c.timezone ?? settings.timezone, now);
+  return until ? { action: 'defer', until, address } : { action: 'send', address };
 }

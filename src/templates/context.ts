@@ -29,7 +29,7 @@ export function workspaceScope(ws: Workspace): Record<string, unknown> {
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
-function customerScope(row: Record<string, any>, now: Date): Pick<RenderContext, 'customer' | 'stats'> {
+export function customerScope(row: Record<string, any>, now: Date): Pick<RenderContext, 'customer' | 'stats'> {
   const view = customerView(row, undefined, now);
   const attributes = (row.attributes ?? {}) as Record<string, unknown>;
   const { id: _id, createdAt: _c, updatedAt: _u, ...profile } = view;

@@ -1,0 +1,44 @@
+/**
+ * The provider side of dispatch, in a worker thread (see threaded.ts): MIME composition and the
+ * SMTP conversation (nodemailer), form encoding and HTTP (twilio) cost more CPU per message than
+ * everything else dispatch does, so they run here, beside the main thread's claims, rules,
+ * rendering and bookkeeping. Requests and replies are plain data; errors are classified here.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createSmtpChannel, SmtpChannelOptions } from './smtp';
+import { createTwilioChannel, TwilioChannelOptions } from './twilio';
+import { ChannelError } from './types';
+
+export interface SenderSpec {
+  smtp: SmtpChannelOptions;
+  twilio: TwilioChannelOptions;
+}
+
+export type SenderRequest = { id: number; kind: 'email' | 'sms'; message: unknown } | { close: true };
+export type SenderReply =
+  | { id: number; ok: true; providerId: string }
+  | { id: number; ok: false; error: { message: string; permanent: boolean; suppress: boolean; code?: string } }
+  | { closed: true };
+
+if (parentPort) {
+  const port = parentPort;
+  const spec = workerData as SenderSpec;
+  const channels = { email: createSmtpChannel(spec.smtp), sms: createTwilioChannel(spec.twilio) };
+  port.on('message', (req: SenderRequest) => {
+    if ('close' in req) {
+      void Promise.allSettled([channels.email.close(), channels.sms.close()]).then(() => {
+        port.postMessage({ closed: true } satisfies SenderReply);
+        port.close();
+      });
+      return;
+    }
+    const channel = channels[req.kind] as { send(m: unknown): Promise<{ providerId: string }> };
+    channel.send(req.message).then(
+      (r) => port.postMessage({ id: req.id, ok: true, providerId: r.providerId } satisfies SenderReply),
+      (err: unknown) => {
+        const e = err instanceof ChannelError ? err : new ChannelError(`provider call failed: ${(err as Error).message}`.slice(0, 500), false, false);
+        port.postMessage({ id: req.id, ok: false, error: { message: e.message, permanent: e.permanent, suppress: e.suppress, code: e.code } } satisfies SenderReply);
+      },
+    );
+  });
+}

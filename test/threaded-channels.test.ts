@@ -1,0 +1,54 @@
+import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';
+import { startTwilioStandin, TwilioStandin } from './helpers/twilio-standin';
+import { createThreadedChannels } from '../src/channels/threaded';
+import { ChannelError } from '../src/channels/types';
+
+/** The dispatch worker's channels: provider calls in a sender thread, same contract as the direct ones. */
+describe('threaded channels', () => {
+  let peer: SmtpPeer;
+  let standin: TwilioStandin;
+  const sid = 'AC00000000000000000000000000000000';
+  beforeAll(async () => {
+    peer = await startSmtpPeer({ rejectRecipients: /^gone@/ });
+    standin = await startTwilioStandin({ errorFor: { '+15005550002': { code: 21610, status: 400 } } });
+  });
+  afterAll(async () => {
+    await peer.close();
+    await standin.close();
+  });
+  const channels = () => createThreadedChannels({ smtp: { url: peer.url }, twilio: { accountSid: sid, authToken: 'token', apiUrl: standin.url } });
+  const email = (to: string, id: string) => ({ messageId: id, to, from: 'Acme <news@acme.example>', subject: 'Sale', html: '<p>Hi</p>', text: 'Hi', headers: { 'List-Unsubscribe': '<https://acme.example/u/t>' } });
+
+  test('when an email and an SMS are sent through the thread, then the peers receive them and the provider ids come back', async () => {
+    const ch = channels();
+    const before = peer.count();
+    const [mail, sms] = await Promise.all([ch.email.send(email('ann@example.com', '501')), ch.sms.send({ messageId: '502', to: '+15125550100', from: '+15125550199', body: 'Hi Ann' })]);
+    await ch.email.close();
+    expect(mail.providerId).toBe('<hark.501@acme.example>');
+    expect(peer.count()).toBe(before + 1);
+    expect(peer.received[before]!.envelopeTo).toEqual(['ann@example.com']);
+    const got = standin.messages.find((m) => m.sid === sms.providerId);
+    expect(got).toMatchObject({ To: '+15125550100', Body: 'Hi Ann' });
+  });
+
+  test('when the providers refuse, then the classified ChannelError crosses the thread intact', async () => {
+    const ch = channels();
+    const smtpErr = await ch.email.send(email('gone@example.com', '503')).catch((e: unknown) => e);
+    const smsErr = await ch.sms.send({ messageId: '504', to: '+15005550002', from: '+15125550199', body: 'x' }).catch((e: unknown) => e);
+    await ch.sms.close();
+    expect(smtpErr).toBeInstanceOf(ChannelError);
+    expect(smtpErr).toMatchObject({ permanent: true, suppress: true, code: '550' });
+    expect(smsErr).toBeInstanceOf(ChannelError);
+    expect(smsErr).toMatchObject({ permanent: true, suppress: true, code: '21610' });
+  });
+
+  test('when the channels are closed, then a later send is refused as retryable and nothing is sent', async () => {
+    const ch = channels();
+    await ch.email.send(email('bob@example.com', '505'));
+    await ch.email.close();
+    const before = peer.count();
+    const err = await ch.email.send(email('carl@example.com', '506')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ permanent: false, code: 'ECLOSED' });
+    expect(peer.count()).toBe(before);
+  });
+});
