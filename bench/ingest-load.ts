@@ -36,7 +36,7 @@ export function poster(base: string, key: string, connections: number) {
   const { hostname, port } = new URL(base);
   return (path: string, body: unknown) =>
     new Promise<{ status: number; ms: number; text: string }>((resolve, reject) => {
-      const data = Buffer.from(JSON.stringify(body));
+      const data = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
       const started = performance.now();
       const req = http.request(
         { agent, hostname, port, path, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': data.length } },
@@ -51,17 +51,19 @@ export function poster(base: string, key: string, connections: number) {
     });
 }
 
-/** Runs `total` tasks on `workers` concurrent loops; returns wall time and per-task latencies. */
-async function drive(total: number, workers: number, task: (i: number) => Promise<number>) {
+/** Runs `total` tasks on `workers` concurrent loops; returns wall time, per-task latencies and this process's CPU. */
+async function drive(total: number, workers: number, task: (i: number) => Promise<number>): Promise<LoadResult> {
   let next = 0;
   const latencies: number[] = [];
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: workers }, async () => {
       while (next < total) latencies.push(await task(next++));
     }),
   );
-  return { seconds: (performance.now() - started) / 1000, latencies };
+  const cpu = process.cpuUsage(cpu0);
+  return { seconds: (performance.now() - started) / 1000, latencies, loadCpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 export interface LoadSpec {
@@ -75,13 +77,20 @@ export interface LoadSpec {
 export interface LoadResult {
   seconds: number;
   latencies: number[];
+  /** CPU of the process that generated the load, while it did (the server's own when in process). */
+  loadCpuMs: number;
 }
 
-/** One phase of load, in this process. Bodies are built before the clock starts. */
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+/**
+ * One phase of load, in this process. Bodies are built and serialised before the clock starts:
+ * on a machine of two cores the load generator's CPU is taken from the server's.
+ */
 export async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
   const post = poster(spec.base, spec.key, spec.connections);
   if (spec.phase === 'batch') {
-    const bodies = Array.from({ length: spec.requests }, (_, r) => ({ purchases: Array.from({ length: 1000 }, (_, k) => toBody(makePurchase('b', r * 1000 + k, spec.customers))) }));
+    const bodies = Array.from({ length: spec.requests }, (_, r) => json({ purchases: Array.from({ length: 1000 }, (_, k) => toBody(makePurchase('b', r * 1000 + k, spec.customers))) }));
     return drive(spec.requests, spec.connections, async (r) => {
       const res = await post('/v1/purchases/batch', bodies[r]);
       const out = JSON.parse(res.text) as { accepted: number };
@@ -90,7 +99,7 @@ export async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
     });
   }
   const prefix = spec.phase === 'warm' ? 'warm' : 's';
-  const bodies = Array.from({ length: spec.requests }, (_, i) => toBody(makePurchase(prefix, i, spec.customers)));
+  const bodies = Array.from({ length: spec.requests }, (_, i) => json(toBody(makePurchase(prefix, i, spec.customers))));
   return drive(spec.requests, spec.connections, async (i) => {
     const res = await post('/v1/purchases', bodies[i]);
     if (res.status !== 201) throw new Error(`${spec.phase} ${i}: ${res.status} ${res.text.slice(0, 300)}`);

@@ -12,6 +12,7 @@ import { Queues } from '../src/queues';
 import { createRedis } from '../src/redis';
 import { Bench, BenchContext, Metric, percentile, recreateBenchDatabase } from './harness';
 import { Gen, makePurchase, poster, runLoad } from './ingest-load';
+import { cpuMeter } from './ingest-cpu';
 
 /**
  * npm run bench -- ingest [--scale small|full]
@@ -22,6 +23,10 @@ import { Gen, makePurchase, poster, runLoad } from './ingest-load';
  *  - single: POST /v1/purchases, 32 concurrent keep-alive connections;
  *  - ceiling: the batch phase's rows (customers, stats, purchases, items) loaded with a bare server-side
  *    COPY into the same tables, indexes included. Each API figure is printed as a ratio to it.
+ * Beside the wall-clock figures, which other work on a shared machine moves, each phase reports its
+ * cost per request (bench/ingest-cpu.ts): CPU of this process (the server; it includes the load
+ * generator's with BENCH_LOADGEN=inprocess), of the Postgres backends serving the bench database and
+ * of the load generator, the SQL statements sent, and the WAL written (by the whole Postgres server).
  */
 const BENCH_DB = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/hark_bench_ingest';
 const SCALES = {
@@ -106,11 +111,16 @@ export const bench: Bench = {
       await runLoad({ ...load, phase: 'warm', requests: 200, connections: 4 });
 
       ctx.log(`batch: ${s.batchRequests} requests x 1000 purchases, 4 clients (load generator: ${process.env.BENCH_LOADGEN === 'inprocess' ? 'in process' : 'child process'})`);
+      const meter = cpuMeter(db, new URL(BENCH_DB).pathname.slice(1));
+      let stop = await meter();
       const batch = await runLoad({ ...load, phase: 'batch', requests: s.batchRequests, connections: 4 });
+      const batchCpu = await stop();
       const batchRate = (s.batchRequests * 1000) / batch.seconds;
 
       ctx.log(`single: ${s.singleRequests} requests, 32 connections`);
+      stop = await meter();
       const single = await runLoad({ ...load, phase: 'single', requests: s.singleRequests, connections: 32 });
+      const singleCpu = await stop();
       const singleRate = s.singleRequests / single.seconds;
       const batchGen: Gen[] = [];
       for (let i = 0; i < s.batchRequests * 1000; i++) batchGen.push(makePurchase('b', i, s.customers));
@@ -132,6 +142,17 @@ export const bench: Bench = {
         { name: 'single p99', value: singleP99, unit: 'ms', target: { text: '< 50 ms', met: singleP99 < 50 } },
         { name: 'single p50', value: percentile(single.latencies, 50), unit: 'ms' },
         { name: 'bare COPY purchases/s', value: copyRate, unit: 'purchases/s' },
+        // CPU and statements per request: steadier than wall-clock figures on a shared machine.
+        { name: 'batch server CPU per request', value: batchCpu.serverMs / s.batchRequests, unit: 'ms' },
+        { name: 'batch Postgres CPU per request', value: batchCpu.postgresMs / s.batchRequests, unit: 'ms' },
+        { name: 'batch SQL statements per request', value: batchCpu.statements / s.batchRequests, unit: 'statements' },
+        { name: 'batch load generator CPU per request', value: batch.loadCpuMs / s.batchRequests, unit: 'ms' },
+        { name: 'batch WAL per request (whole server)', value: batchCpu.walBytes / 1024 / s.batchRequests, unit: 'KiB' },
+        { name: 'single server CPU per request', value: singleCpu.serverMs / s.singleRequests, unit: 'ms' },
+        { name: 'single Postgres CPU per request', value: singleCpu.postgresMs / s.singleRequests, unit: 'ms' },
+        { name: 'single SQL statements per request', value: singleCpu.statements / s.singleRequests, unit: 'statements' },
+        { name: 'single load generator CPU per request', value: single.loadCpuMs / s.singleRequests, unit: 'ms' },
+        { name: 'single WAL per request (whole server)', value: singleCpu.walBytes / 1024 / s.singleRequests, unit: 'KiB' },
       ];
       return metrics;
     } finally {

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { Clock } from './clock';
@@ -5,6 +6,7 @@ import type { Config } from './config';
 import type { Db } from './db';
 import { errorHandler, requireJson } from './http/errors';
 import { requireOperator, workspaceAuth } from './http/auth';
+import { fastJsonRoutes, limitBytes, SECURITY_HEADERS } from './http/fast';
 import type { Logger } from './logger';
 import { Metrics, metricsMiddleware } from './ops/metrics';
 import { opsRoutes } from './ops/routes';
@@ -47,8 +49,7 @@ export function buildApp(deps: Deps) {
   app.set('trust proxy', 'loopback');
   app.use(metricsMiddleware(deps.metrics));
   app.use((_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Referrer-Policy', 'no-referrer');
+    for (const [k, v] of SECURITY_HEADERS) res.setHeader(k, v);
     next();
   });
   app.use(opsRoutes(deps));
@@ -62,9 +63,10 @@ export function buildApp(deps: Deps) {
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: 'application/json' }));
   const ws = workspaceAuth(deps.db);
   const guards: Guards = { operator: requireOperator(deps.config.HARK_ADMIN_TOKEN), admin: ws.admin, ingest: ws.ingest };
+  const purchases = purchaseRoutes(deps, guards);
   app.use(workspaceRoutes(deps, guards));
   app.use(customerRoutes(deps, guards));
-  app.use(purchaseRoutes(deps, guards));
+  app.use(purchases.router);
   app.use(eventRoutes(deps, guards));
   app.use(templateRoutes(deps, guards));
   app.use(predictionRoutes(deps, guards));
@@ -77,5 +79,15 @@ export function buildApp(deps: Deps) {
   app.use(overviewRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));
+
+  // Plain JSON posts to the ingest endpoints are served ahead of express, by the same handlers
+  // (src/http/fast.ts); any other request goes to express as it comes.
+  const fast = fastJsonRoutes(purchases.fast, { limit: limitBytes(deps.config.BODY_LIMIT), authenticate: ws.authenticate, metrics: deps.metrics, logger: deps.logger });
+  // Express calls app.handle(req, res, next) for each request; its typings do not declare it.
+  const entry = app as unknown as { handle(req: IncomingMessage, res: ServerResponse, next?: unknown): void };
+  const routed = entry.handle.bind(app);
+  entry.handle = (req, res, next) => {
+    if (!fast(req, res)) routed(req, res, next);
+  };
   return app;
 }

@@ -83,6 +83,32 @@ describe('customer stats, kept incrementally', () => {
     expect((await batch.api.get('/v1/customers/x')).body.stats).toMatchObject({ purchaseCount: 3, totalSpent: 47, topCategory: 'coffee', purchases90d: 2, spent90d: 40, avgDaysBetweenPurchases: 44.5 });
   });
 
+  test('when known customers post concurrent single purchases (stored in groups), then their stats and category maps equal the batch path\'s', async () => {
+    clock.set('2026-06-01T00:00:00Z');
+    const rows = [
+      buy('k1', '2026-05-10T00:00:00Z', 0.3, [['B', 3, 0.1]], 'kx'),
+      buy('k2', '2026-05-11T00:00:00Z', 0.3, [['a', 1, 0.2], ['a', 1, 0.1]], 'kx'),
+      buy('k3', '2026-01-10T00:00:00Z', 12.5, [['z', 1, 12.5]], 'ky'),
+      buy('k4', '2026-05-30T00:00:00Z', 12.5, [['é', 5, 2.5]], 'ky'),
+      buy('k5', '2026-02-10T00:00:00Z', 7, [], 'kx'),
+      buy('k6', '2026-05-31T00:00:00Z', 99.99, [['tea', 1, 99.99]], 'kz'),
+      buy('k7', '2026-05-31T00:00:00Z', 0.01, [['tea', 1, 0.01], ['coffee', 1, 0]], 'kz'),
+    ];
+    const batch = await newWorkspace(srv.url);
+    const single = await newWorkspace(srv.url);
+    for (const ws of [batch, single]) for (const ext of ['kx', 'ky', 'kz']) expect((await ws.api.put(`/v1/customers/${ext}`, { firstName: 'K' })).status).toBe(201);
+    expect((await batch.api.post('/v1/purchases/batch', { purchases: rows })).body).toEqual({ accepted: 7, duplicates: 0, errors: [] });
+    expect((await Promise.all(rows.map((r) => single.api.post('/v1/purchases', r)))).map((r) => r.status)).toEqual(Array(7).fill(201));
+    const raw = async (wsId: string) =>
+      (await srv.deps.db('customer_stats as s').join('customers as c', 'c.id', 's.customer_id').where('s.workspace_id', wsId).orderBy('c.external_id').select('c.external_id', 's.category_spend', 's.top_category'))
+        .map((r) => ({ ext: r.external_id, top: r.top_category, cats: Object.fromEntries(Object.entries(r.category_spend as Record<string, unknown>).map(([k, v]) => [k, Number(v)])) }));
+    expect(await raw(single.id)).toEqual(await raw(batch.id));
+    for (const ext of ['kx', 'ky', 'kz']) expect((await single.api.get(`/v1/customers/${ext}`)).body.stats).toEqual((await batch.api.get(`/v1/customers/${ext}`)).body.stats);
+    // ties go to the first category in code-point order: B before a, z before é
+    expect((await raw(single.id)).map((r) => r.top)).toEqual(['B', 'z', 'tea']);
+    expect((await single.api.get('/v1/customers/kx')).body.stats).toMatchObject({ purchaseCount: 3, totalSpent: 7.6, purchases90d: 2, spent90d: 0.6, topCategory: 'B' });
+  });
+
   test('when a customer has one purchase, then the rhythm figures are null rather than invented', async () => {
     clock.set('2026-06-01T00:00:00Z');
     const ws = await newWorkspace(srv.url);

@@ -1,6 +1,7 @@
 import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { workspaceCounts } from './helpers/foundation-counts';
+import { ingestPurchases } from '../src/purchases/service';
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -32,6 +33,57 @@ describe('POST /v1/purchases', () => {
     expect(c.body.stats).toMatchObject({ purchaseCount: 1, totalSpent: 42.5 });
   });
 
+  test('when purchases are created, then each 201 answer equals what a replay reads back from the database', async () => {
+    const ws = await newWorkspace(srv.url);
+    await ws.api.put('/v1/customers/known-1', { email: 'known@x.com' });
+    const bodies = [
+      purchase('eq-1', { occurredAt: '2026-04-01T12:00:00.123456+05:30', total: 19.99, items: [{ sku: 'A', quantity: 3, unitPrice: 0.1 }, { sku: 'B', name: 'b', category: 'c', brand: 'd', quantity: 1, unitPrice: 19.69 }] }),
+      purchase('eq-2', { customer: { email: ' Known@X.com ' }, currency: undefined, storeId: undefined, channel: undefined, items: undefined }),
+      purchase('eq-3', { customer: { phone: '+44 20 7946 0958' }, total: 1e11, items: [] }),
+      ...Array.from({ length: 6 }, (_, i) => purchase(`eq-g${i}`, { customer: { externalId: `eq-c${i % 3}` }, total: 5 + i / 100 })),
+    ];
+    const created = await Promise.all(bodies.map((b) => ws.api.post('/v1/purchases', b)));
+    expect(created.map((r) => r.status)).toEqual(Array(bodies.length).fill(201));
+    expect(created[1]!.body.customer.externalId).toBe('known-1');
+    expect(created[2]!.body.customer.externalId).toBeNull();
+    for (const [i, b] of bodies.entries()) {
+      const replay = await ws.api.post('/v1/purchases', b);
+      expect(replay.status).toBe(200);
+      expect(created[i]!.body).toEqual(replay.body);
+    }
+  });
+
+  test('when texts hold quotes, backslashes, braces, commas, spaces or the word NULL, then single and batch paths store them as given', async () => {
+    const ws = await newWorkspace(srv.url);
+    const odd = ['a"b', 'back\\slash\\', '{x,y}', 'NULL', '', ' lead and trail ', 'é ✓ 日本'];
+    const items = odd.map((t, k) => ({ sku: t || 'empty', name: t, category: t, brand: t, quantity: k + 1, unitPrice: 1.5 }));
+    const total = items.reduce((a, x) => a + x.quantity * x.unitPrice, 0);
+    const one = await ws.api.post('/v1/purchases', purchase('odd"1\\', { customer: { externalId: 'odd "ext" \\' }, storeId: 'NULL', items, total }));
+    expect(one.status).toBe(201);
+    const again = await ws.api.post('/v1/purchases', purchase('odd-2', { customer: { externalId: 'odd "ext" \\' }, storeId: '{}', items, total }));
+    expect(again.status).toBe(201);
+    expect((await ws.api.post('/v1/purchases/batch', { purchases: [purchase('odd-3', { customer: { externalId: 'odd "ext" \\' }, items, total })] })).body).toMatchObject({ accepted: 1 });
+    for (const [orderId, storeId] of [['odd"1\\', 'NULL'], ['odd-2', '{}'], ['odd-3', 's1']] as const) {
+      const r = await ws.api.post('/v1/purchases', purchase(orderId, { customer: { externalId: 'odd "ext" \\' } }));
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ orderId, storeId, customer: { externalId: 'odd "ext" \\' } });
+      expect(r.body.items.map((x: { name: string; category: string; brand: string }) => [x.name, x.category, x.brand])).toEqual(odd.map((t) => [t, t, t]));
+    }
+    expect((await ws.api.get(`/v1/customers/${encodeURIComponent('odd "ext" \\')}`)).body.stats).toMatchObject({ purchaseCount: 3 });
+  });
+
+  test('when one call stores an address-only purchase and one that gives that customer an externalId, then both answers name it', async () => {
+    const ws = await newWorkspace(srv.url);
+    const first = await ws.api.post('/v1/purchases', purchase('claim-0', { customer: { email: 'anon@x.com' } }));
+    expect(first.body.customer.externalId).toBeNull();
+    const rows = [purchase('claim-1', { customer: { email: 'anon@x.com' } }), purchase('claim-2', { customer: { externalId: 'claimer', email: 'anon@x.com' } })] as any[];
+    const { outcomes } = await ingestPurchases(srv.deps.db, ws.id, rows, new Date());
+    expect(outcomes.map((o) => o.stored?.externalId)).toEqual(['claimer', 'claimer']);
+    expect(new Set(outcomes.map((o) => o.customerId))).toEqual(new Set([first.body.customer.id]));
+    const replay = await ws.api.post('/v1/purchases', rows[0]);
+    expect(replay.body.customer).toEqual({ id: first.body.customer.id, externalId: 'claimer' });
+  });
+
   test('when the same orderId is posted 20 times at once, then it is stored and counted once', async () => {
     const ws = await newWorkspace(srv.url);
     const results = await Promise.all(Array.from({ length: 20 }, () => ws.api.post('/v1/purchases', purchase('dup-1', { customer: { email: 'Race@x.com' } }))));
@@ -43,6 +95,22 @@ describe('POST /v1/purchases', () => {
     expect(counts).toMatchObject({ customers: 1, purchases: 1, purchase_items: 2 });
     const stats = await srv.deps.db('customer_stats').where({ workspace_id: ws.id }).first();
     expect(stats).toMatchObject({ purchase_count: 1, total_spent: '42.50' });
+  });
+
+  test('when the same orderId of a known customer is posted 20 times at once, with 40 other purchases, then it is stored and counted once', async () => {
+    const ws = await newWorkspace(srv.url);
+    await ws.api.put('/v1/customers/known-race', { firstName: 'K' });
+    const results = await Promise.all([
+      ...Array.from({ length: 20 }, () => ws.api.post('/v1/purchases', purchase('dup-k', { customer: { externalId: 'known-race' } }))),
+      ...Array.from({ length: 40 }, (_, i) => ws.api.post('/v1/purchases', purchase(`other-${i}`, { customer: { externalId: 'known-race' }, total: 1, items: [] }))),
+    ]);
+    const dup = results.slice(0, 20);
+    expect(dup.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(dup.filter((r) => r.status === 200)).toHaveLength(19);
+    expect(new Set(dup.map((r) => r.body.id)).size).toBe(1);
+    expect(results.slice(20).map((r) => r.status)).toEqual(Array(40).fill(201));
+    expect(await workspaceCounts(srv.deps.db, ws.id)).toMatchObject({ customers: 1, purchases: 41, purchase_items: 2 });
+    expect((await ws.api.get('/v1/customers/known-race')).body.stats).toMatchObject({ purchaseCount: 41, totalSpent: 82.5, topCategory: 'shoes' });
   });
 
   test.each([

@@ -28,6 +28,8 @@ export interface Resolved {
   ids: string[];
   /** Per ref: true when this call inserted the customer it resolved to. */
   created: boolean[];
+  /** Per ref: the externalId its customer has once this call's writes commit. */
+  externalIds: (string | null)[];
 }
 
 /** Postgres aborted nothing, but a concurrent writer claimed a customer first: try again. */
@@ -46,9 +48,10 @@ const raced = () => Object.assign(new Error('identity resolution raced a concurr
  * order, and looks again after locking, so that concurrent requests naming the same new person
  * create one customer.
  *
- * Found customers are read FOR KEY SHARE, the lock a foreign-key check takes: purchases keep no
- * per-row key to customers (migration 0010), so this one statement is what keeps an erasure from
- * deleting a customer between its lookup and the commit of the rows that refer to it.
+ * Found customers are read FOR KEY SHARE, the lock the foreign-key checks of the rows written
+ * next take anyway: taken at lookup, it keeps an erasure from deleting a customer between its
+ * lookup and the commit of the rows that refer to it (the erasure waits instead of the write
+ * failing its foreign-key check).
  */
 export async function resolveCustomers(trx: Knex.Transaction, workspaceId: string, refs: NormalRef[], now: Date): Promise<Resolved> {
   const ids: (string | undefined)[] = new Array(refs.length);
@@ -58,7 +61,7 @@ export async function resolveCustomers(trx: Knex.Transaction, workspaceId: strin
   const byExt = exts.length ? await findByExternalIds(trx, workspaceId, exts) : new Map<string, string>();
   refs.forEach((r, i) => r.externalId && (ids[i] = byExt.get(r.externalId)));
   const open = refs.map((_, i) => i).filter((i) => ids[i] === undefined);
-  if (!open.length) return { ids: ids as string[], created };
+  if (!open.length) return { ids: ids as string[], created, externalIds: refs.map((r) => r.externalId!) };
 
   const keys = new Set<string>();
   for (const i of open) {
@@ -166,36 +169,52 @@ export async function resolveCustomers(trx: Knex.Transaction, workspaceId: strin
       created[i] = true;
     }
   });
+  // A ref with an externalId resolves to a customer with it (found, claimed or created); one
+  // without keeps what its customer has, or takes what a ref of this batch gives it.
+  const externalIds = refs.map((r, i) => r.externalId ?? claims.get(ids[i]!) ?? email.ext.get(ids[i]!) ?? phone.ext.get(ids[i]!) ?? planOf[i]?.externalId ?? null);
   return {
     ids: ids.map((id) => {
       if (!id) throw new Error('identity resolution left a reference unresolved');
       return id;
     }),
     created,
+    externalIds,
   };
 }
 
 async function findByExternalIds(trx: Knex.Transaction, workspaceId: string, exts: string[]) {
-  const { rows } = await trx.raw(`SELECT id, external_id FROM customers WHERE workspace_id = ? AND external_id = ANY(?::text[]) FOR KEY SHARE`, bindings([workspaceId, exts]));
+  // One unique-index probe per externalId (a LATERAL with LIMIT is not flattened into a join):
+  // the plan does not depend on table statistics, which a young or busy table may lack, and
+  // `workspace_id = ? AND external_id = ANY(?)` was then planned as a scan of the workspace.
+  const { rows } = await trx.raw(
+    `SELECT c.id, c.external_id FROM unnest(?::text[]) AS x(v)
+     CROSS JOIN LATERAL (SELECT id, external_id FROM customers WHERE workspace_id = ? AND external_id = x.v LIMIT 1 FOR KEY SHARE) c`,
+    bindings([exts, workspaceId]),
+  );
   return new Map<string, string>((rows as Array<{ id: string; external_id: string }>).map((r) => [r.external_id, r.id]));
 }
 
 /**
  * Where several customers share an address, the oldest one is the match (`any`); `anon` is the
  * oldest among those without an externalId, the only ones a new externalId may take over.
+ * `ext` is the externalId of each customer found, for the answers built from them.
  */
 async function findByAddress(trx: Knex.Transaction, workspaceId: string, column: 'email' | 'phone', values: string[]) {
   const any = new Map<string, string>();
   const anon = new Map<string, string>();
-  if (!values.length) return { any, anon };
-  // The column name comes from the two-value union above, never from input.
+  const ext = new Map<string, string | null>();
+  if (!values.length) return { any, anon, ext };
+  // The column name comes from the two-value union above, never from input. One index probe
+  // per address, as for externalIds.
   const { rows } = await trx.raw(
-    `SELECT ${column} AS v, id, external_id IS NULL AS anon FROM customers WHERE workspace_id = ? AND ${column} = ANY(?::text[]) ORDER BY id FOR KEY SHARE`,
-    bindings([workspaceId, values]),
+    `SELECT c.v, c.id, c.external_id FROM unnest(?::text[]) AS x(v)
+     CROSS JOIN LATERAL (SELECT ${column} AS v, id, external_id FROM customers WHERE workspace_id = ? AND ${column} = x.v ORDER BY id FOR KEY SHARE) c`,
+    bindings([values, workspaceId]),
   );
-  for (const r of rows as Array<{ v: string; id: string; anon: boolean }>) {
+  for (const r of rows as Array<{ v: string; id: string; external_id: string | null }>) {
+    ext.set(r.id, r.external_id);
     if (!any.has(r.v)) any.set(r.v, r.id);
-    if (r.anon && !anon.has(r.v)) anon.set(r.v, r.id);
+    if (r.external_id === null && !anon.has(r.v)) anon.set(r.v, r.id);
   }
-  return { any, anon };
+  return { any, anon, ext };
 }

@@ -25,26 +25,33 @@ function isDependencyDown(err: unknown): boolean {
   );
 }
 
+/** The API's answer to an error: its status and error body (unexpected errors are logged here). */
+export function errorAnswer(err: unknown, req: { method?: string; url?: string }, logger: Logger): { status: number; body: unknown } {
+  let appErr: AppError;
+  const path = req.url?.split('?')[0];
+  if (err instanceof AppError) appErr = err;
+  else if (err && typeof err === 'object' && 'type' in err && fromParserError(err as { type: string })) {
+    appErr = fromParserError(err as { type: string })!;
+  } else if ((err as { code?: string }).code === '22003') {
+    // numeric_value_out_of_range: each value was within its limit, but a running total (a
+    // customer's lifetime spend) would leave its column's range. Bad input, not a fault.
+    appErr = new AppError('unprocessable', 'a total would exceed the largest amount hark stores');
+  } else if (isDependencyDown(err)) {
+    logger.error({ err: (err as Error).message, path }, 'dependency unavailable');
+    appErr = new AppError('dependency_unavailable', 'a dependency (database or queue) is unavailable');
+  } else {
+    logger.error({ err, path, method: req.method }, 'unhandled error');
+    appErr = new AppError('internal', 'internal error');
+  }
+  return { status: appErr.status, body: { error: { code: appErr.code, message: appErr.message, details: appErr.details } } };
+}
+
 export function errorHandler(logger: Logger) {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    let appErr: AppError;
-    if (err instanceof AppError) appErr = err;
-    else if (err && typeof err === 'object' && 'type' in err && fromParserError(err as { type: string })) {
-      appErr = fromParserError(err as { type: string })!;
-    } else if ((err as { code?: string }).code === '22003') {
-      // numeric_value_out_of_range: each value was within its limit, but a running total (a
-      // customer's lifetime spend) would leave its column's range. Bad input, not a fault.
-      appErr = new AppError('unprocessable', 'a total would exceed the largest amount hark stores');
-    } else if (isDependencyDown(err)) {
-      logger.error({ err: (err as Error).message, path: req.path }, 'dependency unavailable');
-      appErr = new AppError('dependency_unavailable', 'a dependency (database or queue) is unavailable');
-    } else {
-      logger.error({ err, path: req.path, method: req.method }, 'unhandled error');
-      appErr = new AppError('internal', 'internal error');
-    }
+    const a = errorAnswer(err, { method: req.method, url: req.originalUrl }, logger);
     if (res.headersSent) return;
-    res.status(appErr.status).json({ error: { code: appErr.code, message: appErr.message, details: appErr.details } });
+    res.status(a.status).json(a.body);
   };
 }
 

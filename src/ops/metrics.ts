@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -25,16 +26,22 @@ export function createMetrics(): Metrics {
   };
 }
 
-/** Labels use the route pattern, never the raw path, so that ids do not explode cardinality. */
+/**
+ * Counts a request and its latency once its response is sent. Labels use the route pattern,
+ * never the raw path, so that ids do not explode cardinality.
+ */
+export function trackRequest(m: Metrics, req: IncomingMessage, res: ServerResponse, route: () => string) {
+  const end = m.httpDuration.startTimer();
+  res.on('finish', () => {
+    const labels = { method: req.method ?? '', route: route(), status: String(res.statusCode) };
+    end(labels);
+    m.httpRequests.inc(labels);
+  });
+}
+
 export function metricsMiddleware(m: Metrics) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const end = m.httpDuration.startTimer();
-    res.on('finish', () => {
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
-      const labels = { method: req.method, route, status: String(res.statusCode) };
-      end(labels);
-      m.httpRequests.inc(labels);
-    });
+    trackRequest(m, req, res, () => (req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched'));
     next();
   };
 }

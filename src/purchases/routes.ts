@@ -1,6 +1,7 @@
-import { Router } from 'express';
+import { Response, Router } from 'express';
 import type { Deps, Guards } from '../app';
-import { authOf } from '../http/auth';
+import { AuthContext, authOf } from '../http/auth';
+import type { FastRoute, JsonAnswer } from '../http/fast';
 import { firstIssue, parse } from '../http/validate';
 import { describeOperation } from '../ops/openapi';
 import { AppError } from '../errors';
@@ -14,29 +15,32 @@ describeOperation({ method: 'post', path: '/v1/purchases', summary: 'Record a pu
 describeOperation({ method: 'post', path: '/v1/purchases/batch', summary: 'Record up to 1000 purchases', tag: 'Purchases', auth: 'ingest', body: batchPurchasesBody });
 describeOperation({ method: 'post', path: '/v1/purchases/:orderId/refund', summary: 'Refund part or all of a purchase', tag: 'Purchases', auth: 'ingest', body: refundBody });
 
+/**
+ * The purchase routes. The two ingest endpoints are also served by the app's fast JSON path
+ * (src/http/fast.ts) for plain requests; both paths run the same handlers, and the same group
+ * committer for single purchases.
+ */
 export function purchaseRoutes(deps: Deps, guards: Guards) {
   const r = Router();
   const ingestOne = purchaseCoalescer(deps.db, deps.clock);
 
-  r.post('/v1/purchases', guards.ingest, async (req, res) => {
-    const { workspaceId } = authOf(req);
-    const body = parse(purchaseBody, req.body);
+  const single = async ({ workspaceId }: AuthContext, raw: unknown): Promise<JsonAnswer> => {
+    const body = parse(purchaseBody, raw);
     normalizeRef(body.customer);
     const o = await ingestOne(workspaceId, body);
-    res.status(o.created ? 201 : 200).json(o.view);
-  });
+    return { status: o.created ? 201 : 200, body: o.view };
+  };
 
-  r.post('/v1/purchases/batch', guards.ingest, async (req, res) => {
-    const { workspaceId } = authOf(req);
-    const { purchases } = parse(batchPurchasesBody, req.body);
+  const batch = async ({ workspaceId }: AuthContext, raw: unknown): Promise<JsonAnswer> => {
+    const { purchases } = parse(batchPurchasesBody, raw);
     const good: PurchaseInput[] = [];
     const errors: { index: number; error: unknown }[] = [];
-    purchases.forEach((raw, index) => {
-      const row = purchaseBody.safeParse(raw);
-      if (!row.success) return errors.push({ index, error: firstIssue(row.error) });
+    purchases.forEach((row, index) => {
+      const parsed = purchaseBody.safeParse(row);
+      if (!parsed.success) return errors.push({ index, error: firstIssue(parsed.error) });
       try {
-        normalizeRef(row.data.customer);
-        good.push(row.data);
+        normalizeRef(parsed.data.customer);
+        good.push(parsed.data);
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         errors.push({ index, error: { code: err.code, message: err.message, details: err.details } });
@@ -48,8 +52,12 @@ export function purchaseRoutes(deps: Deps, guards: Guards) {
       const { outcomes } = await ingestPurchases(deps.db, workspaceId, good, deps.clock.now());
       for (const o of outcomes) o.created ? accepted++ : duplicates++;
     }
-    res.json({ accepted, duplicates, errors });
-  });
+    return { status: 200, body: { accepted, duplicates, errors } };
+  };
+
+  const send = (res: Response, a: JsonAnswer) => void res.status(a.status).json(a.body);
+  r.post('/v1/purchases', guards.ingest, async (req, res) => send(res, await single(authOf(req), req.body)));
+  r.post('/v1/purchases/batch', guards.ingest, async (req, res) => send(res, await batch(authOf(req), req.body)));
 
   r.post('/v1/purchases/:orderId/refund', guards.ingest, async (req, res) => {
     const { workspaceId } = authOf(req);
@@ -57,5 +65,9 @@ export function purchaseRoutes(deps: Deps, guards: Guards) {
     const result = await refundPurchase(deps.db, workspaceId, req.params.orderId as string, body.amount, body.refundId, deps.clock.now());
     res.json(result);
   });
-  return r;
+  const fast: Record<string, FastRoute> = {
+    '/v1/purchases': { scope: 'ingest', handle: single },
+    '/v1/purchases/batch': { scope: 'ingest', handle: batch },
+  };
+  return { router: r, fast };
 }

@@ -4,12 +4,21 @@ import type { Db } from '../db';
 import { normalizeRef, NormalRef, resolveCustomers } from '../customers/identity';
 import { withRetry } from '../tx';
 import type { PurchaseInput } from './schema';
+import { byBigintId, pgArray } from './pg-array';
 
 const DAY = 86400000;
 
+export interface Outcome {
+  id: string;
+  customerId: string;
+  created: boolean;
+  /** For a purchase this call created: its customer's externalId and its stored occurred_at. */
+  stored?: { externalId: string | null; occurredAt: Date };
+}
+
 export interface IngestResult {
   /** Per input row: the stored purchase id and whether this call created it. */
-  outcomes: Array<{ id: string; customerId: string; created: boolean }>;
+  outcomes: Outcome[];
 }
 
 type Row = PurchaseInput & { ref: NormalRef };
@@ -23,14 +32,14 @@ type Row = PurchaseInput & { ref: NormalRef };
 export async function ingestPurchases(db: Db, workspaceId: string, input: PurchaseInput[], now: Date): Promise<IngestResult> {
   const rows: Row[] = input.map((p, i) => ({ ...p, ref: normalizeRef(p.customer, `${i}.customer`) }));
   return withRetry(db, async (trx) => {
-    const { ids: customerIds } = await resolveCustomers(trx, workspaceId, rows.map((r) => r.ref), now);
+    const { ids: customerIds, externalIds } = await resolveCustomers(trx, workspaceId, rows.map((r) => r.ref), now);
 
     // Within one batch the first row with an orderId wins; later ones are replays of it.
     const firstIndex = new Map<string, number>();
     rows.forEach((r, i) => firstIndex.has(r.orderId) || firstIndex.set(r.orderId, i));
     const fresh = [...firstIndex.values()];
 
-    const { newIds, statsMaps } = await insertPurchases(trx, workspaceId, fresh.map((i) => ({ row: rows[i]!, customerId: customerIds[i]! })), now);
+    const { newIds, occurredAt, statsMaps } = await insertPurchases(trx, workspaceId, fresh.map((i) => ({ row: rows[i]!, customerId: customerIds[i]! })), now);
     const newRows = fresh.filter((i) => newIds.has(rows[i]!.orderId));
 
     await addToStats(trx, newRows.map((i) => ({ row: rows[i]!, customerId: customerIds[i]! })), statsMaps, now);
@@ -39,13 +48,17 @@ export async function ingestPurchases(db: Db, workspaceId: string, input: Purcha
     const replayOrders = rows.filter((r) => !newIds.has(r.orderId)).map((r) => r.orderId);
     const stored = new Map<string, { id: string; customer_id: string }>();
     if (replayOrders.length) {
-      const found = await trx('purchases').where('workspace_id', workspaceId).whereIn('order_id', [...new Set(replayOrders)]).select('id', 'order_id', 'customer_id');
-      for (const f of found) stored.set(f.order_id, f);
+      // One unique-index probe per orderId, whatever the table statistics say.
+      const { rows: found } = await trx.raw(
+        `SELECT p.id, p.order_id, p.customer_id FROM unnest(?::text[]) AS x(o) JOIN purchases p ON p.workspace_id = ? AND p.order_id = x.o`,
+        bindings([[...new Set(replayOrders)], workspaceId]),
+      );
+      for (const f of found as Array<{ id: string; order_id: string; customer_id: string }>) stored.set(f.order_id, f);
     }
     return {
-      outcomes: rows.map((r, i) => {
+      outcomes: rows.map((r, i): Outcome => {
         const created = newIds.has(r.orderId) && firstIndex.get(r.orderId) === i;
-        if (created) return { id: newIds.get(r.orderId)!, customerId: customerIds[i]!, created };
+        if (created) return { id: newIds.get(r.orderId)!, customerId: customerIds[i]!, created, stored: { externalId: externalIds[i]!, occurredAt: occurredAt.get(r.orderId)! } };
         const s = stored.get(r.orderId) ?? { id: newIds.get(r.orderId)!, customer_id: customerIds[firstIndex.get(r.orderId)!]! };
         return { id: s.id, customerId: s.customer_id, created: false };
       }),
@@ -61,9 +74,17 @@ export async function ingestPurchases(db: Db, workspaceId: string, input: Purcha
  * batches queue rather than deadlock, and returns their category maps for addToStats.
  */
 async function insertPurchases(trx: Knex.Transaction, workspaceId: string, list: Array<{ row: Row; customerId: string }>, now: Date) {
-  const it: unknown[][] = [[], [], [], [], [], [], []];
+  const it: Array<Array<string | number | undefined>> = [[], [], [], [], [], [], []];
   for (const { row } of list) {
-    for (const x of row.items ?? []) [row.orderId, x.sku, x.name ?? null, x.category ?? null, x.brand ?? null, x.quantity, x.unitPrice].forEach((v, k) => it[k]!.push(v));
+    for (const x of row.items ?? []) {
+      it[0]!.push(row.orderId);
+      it[1]!.push(x.sku);
+      it[2]!.push(x.name);
+      it[3]!.push(x.category);
+      it[4]!.push(x.brand);
+      it[5]!.push(x.quantity);
+      it[6]!.push(x.unitPrice);
+    }
   }
   const res = await trx.raw(
     `WITH ins AS (
@@ -79,25 +100,30 @@ async function insertPurchases(trx: Knex.Transaction, workspaceId: string, list:
        JOIN ins ON ins.order_id = u.o
        ORDER BY u.k
      ), st AS (
-       SELECT s.customer_id, s.category_spend FROM customer_stats s
-       WHERE s.customer_id IN (SELECT customer_id FROM ins) ORDER BY s.customer_id FOR UPDATE
+       SELECT s.customer_id, s.category_spend FROM (SELECT DISTINCT customer_id FROM ins ORDER BY 1) c
+       CROSS JOIN LATERAL (SELECT customer_id, category_spend FROM customer_stats WHERE customer_id = c.customer_id FOR UPDATE) s
      )
-     SELECT id, order_id, NULL::bigint AS customer_id, NULL::jsonb AS category_spend FROM ins
-     UNION ALL SELECT NULL, NULL, customer_id, category_spend FROM st`,
+     SELECT id, order_id, occurred_at, NULL::bigint AS customer_id, NULL::jsonb AS category_spend FROM ins
+     UNION ALL SELECT NULL, NULL, NULL, customer_id, category_spend FROM st`,
     bindings([
       workspaceId, now,
-      list.map((x) => x.customerId), list.map((x) => x.row.orderId), list.map((x) => x.row.occurredAt), list.map((x) => x.row.total),
-      list.map((x) => x.row.currency ?? null), list.map((x) => x.row.storeId ?? null), list.map((x) => x.row.channel ?? null),
-      workspaceId, ...it,
+      ...[
+        list.map((x) => x.customerId), list.map((x) => x.row.orderId), list.map((x) => x.row.occurredAt), list.map((x) => x.row.total),
+        list.map((x) => x.row.currency), list.map((x) => x.row.storeId), list.map((x) => x.row.channel),
+      ].map(pgArray),
+      workspaceId, ...it.map(pgArray),
     ]),
   );
   const newIds = new Map<string, string>();
+  const occurredAt = new Map<string, Date>();
   const statsMaps = new Map<string, Record<string, number>>();
-  for (const r of res.rows as Array<{ id: string | null; order_id: string | null; customer_id: string | null; category_spend: Record<string, number> | null }>) {
-    if (r.id !== null) newIds.set(r.order_id!, String(r.id));
-    else statsMaps.set(String(r.customer_id), r.category_spend ?? {});
+  for (const r of res.rows as Array<{ id: string | null; order_id: string | null; occurred_at: Date | null; customer_id: string | null; category_spend: Record<string, number> | null }>) {
+    if (r.id !== null) {
+      newIds.set(r.order_id!, String(r.id));
+      occurredAt.set(r.order_id!, r.occurred_at!);
+    } else statsMaps.set(String(r.customer_id), r.category_spend ?? {});
   }
-  return { newIds, statsMaps };
+  return { newIds, occurredAt, statsMaps };
 }
 
 interface Agg {
@@ -132,7 +158,7 @@ async function addToStats(trx: Knex.Transaction, list: Array<{ row: Row; custome
     }
     per.set(customerId, a);
   }
-  const ids = [...per.keys()].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1));
+  const ids = [...per.keys()].sort(byBigintId);
   // The rows are locked: merging the maps and picking the top category here is exact, and spares
   // Postgres two SQL-function calls per row (they were half the UPDATE's cost).
   const withCats = ids.filter((id) => Object.keys(per.get(id)!.cats).length);
@@ -154,10 +180,13 @@ async function addToStats(trx: Knex.Transaction, list: Array<{ row: Row; custome
        AS v(customer_id, n, spent, first_at, last_at, n90, spent90, cats, top)
      WHERE s.customer_id = v.customer_id`,
     bindings([
-      now, ids, a.map((x) => x.n), a.map((x) => cents(x.spent)), a.map((x) => new Date(x.first)), a.map((x) => new Date(x.last)),
-      a.map((x) => x.n90), a.map((x) => cents(x.spent90)),
-      ids.map((id) => (merged.has(id) ? JSON.stringify(merged.get(id)!.map) : null)),
-      ids.map((id) => merged.get(id)?.top ?? null),
+      now,
+      ...[
+        ids, a.map((x) => x.n), a.map((x) => cents(x.spent)), a.map((x) => new Date(x.first).toISOString()), a.map((x) => new Date(x.last).toISOString()),
+        a.map((x) => x.n90), a.map((x) => cents(x.spent90)),
+        ids.map((id) => (merged.has(id) ? JSON.stringify(merged.get(id)!.map) : null)),
+        ids.map((id) => merged.get(id)?.top ?? null),
+      ].map(pgArray),
     ]),
   );
 }
