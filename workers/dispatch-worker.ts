@@ -14,6 +14,8 @@ export interface DispatchWorkerOptions {
   /** Providers; by default built from config (SMTP_URL, TWILIO_*). */
   channels?: Channels;
   concurrency?: number;
+  /** Provider calls in flight per job (default 32). */
+  parallel?: number;
   sweepEveryMs?: number;
   sweep?: SweepOptions;
 }
@@ -43,7 +45,7 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
     workerId,
     // Provider calls in flight per job = rows claimed at a time per job; with the default 2 jobs
     // at once, at most 64 rows are 'sending' (and so could become 'unknown' in a crash).
-    parallel: 32,
+    parallel: opts.parallel ?? 32,
   };
   // The heartbeat row exists before the first claim, so no sweeper can take our rows for orphans.
   await heartbeat(deps.db, workerId, new Date());

@@ -50,14 +50,18 @@ export interface DispatchContext {
 
 type Totals = { sent: number; skipped: number; failed: number };
 
+/** The most rows one job can hold in 'sending' at once (see dispatchBatch), for `parallel` lanes. */
+export const atRiskPerJob = (parallel: number) => 6 * Math.max(1, parallel);
+
 /**
  * One dispatch job, as a pipeline: `parallel` lanes each take the next ready message, render it
  * and hand it to the provider; the next chunk is claimed (queued -> sending, with the rules
  * re-checked) while the current one is still going out, and outcomes are written in batches
  * behind the sends. So the provider connections never wait for a claim or a write.
- * Rows at risk in a crash (left 'sending', later 'unknown', never resent) are at most a chunk
- * waiting, the sends in flight and one unwritten batch of outcomes. Rows this job does not claim
- * were taken by another worker, cancelled, or are not due: skipped.
+ * Rows at risk in a crash (left 'sending', later 'unknown', never resent) are bounded by
+ * atRiskPerJob: under two chunks claimed and waiting, a chunk in flight, and under three chunks of
+ * outcomes not yet committed (lanes wait when the writes fall that far behind). Rows this job does
+ * not claim were taken by another worker, cancelled, or are not due: skipped.
  */
 export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promise<Totals> {
   const totals: Totals = { sent: 0, skipped: 0, failed: 0 };
@@ -80,12 +84,14 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
   };
 
   const outcomes: Outcome[] = [];
+  let unwritten = 0; // outcomes not yet committed, queued or being written
   let writing: Promise<void> = Promise.resolve();
   const write = () => {
     const batch = outcomes.splice(0);
     if (!batch.length) return;
     writing = writing.then(async () => {
       const r = await record(ctx, batch);
+      unwritten -= batch.length;
       totals.sent += r.sent;
       totals.failed += r.failed;
     });
@@ -101,8 +107,12 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
         m = ready.shift();
       }
       if (!m || failure) return;
-      outcomes.push(await sendOne(ctx, m, cache, ctx.clock.now()));
+      const outcome = await sendOne(ctx, m, cache, ctx.clock.now());
+      outcomes.push(outcome);
+      unwritten++;
       if (outcomes.length >= chunk) write();
+      // Backpressure: no new send while two chunks of outcomes wait for their write.
+      while (unwritten >= 2 * chunk && !failure) await writing.catch(() => undefined);
     }
   };
 
