@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Db } from '../db';
-import { ageAt, ageBandOf } from '../results/snapshot';
-import { evaluatedTree, matchingCustomerIds, segmentsAudienceQuery } from '../segments/service';
+import { evaluatedTree, membersQuery, segmentsAudienceQuery } from '../segments/service';
 import { getWorkspace } from '../workspaces/repo';
-import { insertFanoutRows, PlannedRow } from './fanout-sql';
+import { BatchInput, BEFORE_ALL_IDS, insertBatch, nextBatch, SegmentQuery } from './fanout-sql';
 import type { CampaignRow } from './repo';
 import type { Variant } from './schema';
 
-export const FANOUT_BATCH = 5000;
+export const FANOUT_BATCH = 10_000;
 
 /** A uniform number in [0, 1) from (campaign, customer, salt): the same customer always lands alike. */
 export function bucket(campaignId: string, customerId: string, salt: string): number {
@@ -26,14 +25,6 @@ export function pickVariant(variants: Variant[], u: number): Variant | undefined
   return variants[variants.length - 1];
 }
 
-interface BatchCustomer {
-  id: string;
-  birth_date: string | Date | null;
-  gender: string | null;
-  city: string | null;
-  timezone: string | null;
-}
-
 /** Rows not yet assigned a variant wait for the A/B winner with send_after 'infinity'. */
 export const AWAITING_WINNER = 'infinity';
 
@@ -48,27 +39,31 @@ export async function fanoutBatch(db: Db, campaignId: string, now: Date): Promis
   return db.transaction(async (trx) => {
     const c = (await trx('campaigns').where({ id: campaignId }).forUpdate().first()) as CampaignRow | undefined;
     if (!c || c.status !== 'sending' || c.fanned_out_at) return null;
-    const workspace = await getWorkspace(trx as unknown as Db, c.workspace_id);
-    const { query } = await segmentsAudienceQuery(trx, c.workspace_id, c.segment_ids, c.exclude_segment_ids, now);
-    // The cursor is applied inside the audience too (Postgres pushes it into the segment query), so
-    // each batch reads from the checkpoint instead of scanning the audience from its start.
-    const audience = trx.select('a.customer_id').from(query.as('a'));
-    if (c.fanout_cursor !== null) audience.where('a.customer_id', '>', c.fanout_cursor);
-    const q = trx('customers as cu')
-      .where('cu.workspace_id', c.workspace_id)
-      .whereIn('cu.id', audience)
-      .orderBy('cu.id')
-      .limit(FANOUT_BATCH)
-      .select('cu.id', 'cu.birth_date', 'cu.gender', 'cu.city', 'cu.timezone');
-    if (c.fanout_cursor !== null) q.andWhere('cu.id', '>', c.fanout_cursor);
-    const customers = ((await q) as BatchCustomer[]).map((r) => ({ ...r, id: String(r.id) }));
-    const done = customers.length < FANOUT_BATCH;
-    const planned = customers.length ? await planRows(trx, c, customers, now) : [];
-    // The rules, dedup and holdout are applied set-based in one statement (fanout-sql.ts).
-    const inserted = await insertFanoutRows(trx, c, workspace.settings, planned, now);
-    const due = inserted.filter((r) => r.status === 'queued' && r.send_after === null).map((r) => r.id);
+    // The commit need not wait for its WAL flush (about 10 ms a batch). Were Postgres itself to
+    // crash before the flush, the batch would be lost together with its checkpoint and written
+    // again on resume; the dispatch jobs already enqueued for it find its ids gone (or reissued to
+    // rows that are claimed once, like any row). Nothing of the batch is sent before the flush:
+    // a claim commits synchronously, which flushes all WAL before it, this commit included.
+    await trx.raw("SELECT set_config('synchronous_commit', 'off', true)");
+    const { settings } = await getWorkspace(trx as unknown as Db, c.workspace_id);
+    const { query: audience } = await segmentsAudienceQuery(trx, c.workspace_id, c.segment_ids, c.exclude_segment_ids, now);
+    const after = c.fanout_cursor ?? BEFORE_ALL_IDS;
+    // Quiet hours need the batch's time zones, and several segments the batch's ids, before the
+    // batch is written: then it is read first (ids and zones) and written by those ids. Otherwise
+    // the statement takes the next FANOUT_BATCH itself.
+    let input: BatchInput = { audience, after, bound: { limit: FANOUT_BATCH }, zones: [], segments: [] };
+    let read: string[] | null = null;
+    if (settings.quietHours || c.segment_ids.length > 1) {
+      const next = await nextBatch(trx, c.workspace_id, audience, after, FANOUT_BATCH, settings.timezone);
+      read = next.ids;
+      input = { ...input, bound: { ids: next.ids }, zones: next.zones, segments: await segmentQueries(trx, c, now) };
+    }
+    const written = read?.length === 0 ? { n: 0, last: null, due: [] } : await insertBatch(trx, c, settings, input, now);
+    const n = read ? read.length : written.n;
+    const last = read ? (read[read.length - 1] ?? null) : written.last;
+    const done = n < FANOUT_BATCH;
     const set: Record<string, unknown> = { updated_at: now };
-    if (customers.length) set.fanout_cursor = customers[customers.length - 1]!.id;
+    if (last !== null) set.fanout_cursor = last;
     if (done) {
       set.fanned_out_at = now;
       if (c.ab_test) {
@@ -77,38 +72,17 @@ export async function fanoutBatch(db: Db, campaignId: string, now: Date): Promis
       }
     }
     await trx('campaigns').where({ id: c.id }).update(set);
-    return { due, done, inserted: customers.length };
+    return { due: written.due, done, inserted: written.n };
   });
 }
 
-/** The per-customer parts decided in JS: snapshot and the deterministic hash buckets. */
-async function planRows(trx: Knex.Transaction, c: CampaignRow, customers: BatchCustomer[], now: Date): Promise<PlannedRow[]> {
-  const membership = await segmentMembership(trx, c, customers.map((x) => x.id), now);
-  const ab = c.ab_test;
-  return customers.map((cu) => {
-    const snapshot = { segmentIds: membership.get(cu.id) ?? c.segment_ids, ageBand: ageBandOf(ageAt(cu.birth_date, now)), city: cu.city, gender: cu.gender };
-    const row: PlannedRow = { id: cu.id, timezone: cu.timezone, snapshot: JSON.stringify(snapshot), heldOut: false, variant: null, templateId: null, awaitingWinner: false };
-    if (c.holdout_percent > 0) row.heldOut = bucket(c.id, cu.id, 'holdout') * 100 < c.holdout_percent;
-    if (c.variants.length) {
-      // Not in the A/B test share: the row waits for the winner (template and variant set then).
-      if (ab && bucket(c.id, cu.id, 'abtest') * 100 >= ab.testPercent) row.awaitingWinner = true;
-      else {
-        const picked = pickVariant(c.variants, bucket(c.id, cu.id, 'variant'))!;
-        Object.assign(row, { variant: picked.key, templateId: picked.templateId });
-      }
-    }
-    return row;
-  });
-}
-
-/** Which of the campaign's segments each customer is in (for reports by segment). */
-async function segmentMembership(trx: Knex.Transaction, c: CampaignRow, ids: string[], now: Date): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  if (c.segment_ids.length < 2) return out;
+/** Each segment of a campaign of several, as a members query (for the snapshot's segmentIds). */
+async function segmentQueries(trx: Knex.Transaction, c: CampaignRow, now: Date): Promise<SegmentQuery[]> {
+  if (c.segment_ids.length < 2) return [];
   const segs = await trx('segments').where({ workspace_id: c.workspace_id }).whereIn('id', c.segment_ids).select('id', 'kind', 'definition');
-  for (const s of segs) {
-    const members = await matchingCustomerIds(trx, c.workspace_id, evaluatedTree(s), ids, now);
-    for (const id of members) out.set(id, [...(out.get(id) ?? []), String(s.id)]);
-  }
-  return out;
+  const byId = new Map(segs.map((s) => [String(s.id), s]));
+  return c.segment_ids.flatMap((id) => {
+    const s = byId.get(id);
+    return s ? [{ id, query: membersQuery(trx, c.workspace_id, evaluatedTree(s), now) }] : [];
+  });
 }

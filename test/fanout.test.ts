@@ -1,0 +1,126 @@
+import { ManualClock } from '../src/clock';
+import * as service from '../src/campaigns/service';
+import { bucket, FANOUT_BATCH, pickVariant } from '../src/campaigns/fanout';
+import { variantBounds } from '../src/campaigns/fanout-sql';
+import { ageAt, ageBandOf } from '../src/results/snapshot';
+import { newWorkspace } from './helpers/api';
+import { startTestServer, TestServer } from './helpers/server';
+
+jest.setTimeout(60_000);
+
+// The UTC date is the 28th of February, so a leap-day birthday has not come yet this year. The
+// clock is far ahead: the rows written here are requested for dispatch "now", so the sweepers of
+// other test files (the wall clock) never find them stale, and nothing here is ever sent.
+const clock = new ManualClock(new Date('2094-02-28T23:30:00Z'));
+let server: TestServer;
+const sent: Array<{ api: { post(p: string): Promise<unknown> }; id: string }> = [];
+
+beforeAll(async () => {
+  server = await startTestServer({ clock });
+});
+afterAll(async () => {
+  // Cancelled, so that no later test file's worker picks up these queued rows.
+  for (const c of sent) await c.api.post(`/v1/campaigns/${c.id}/cancel`);
+  await server.close();
+});
+
+describe('fan-out computed in SQL', () => {
+  test('when a campaign has a holdout, variants and an A/B share, then each customer lands where the JS buckets say, and the snapshot matches ageBandOf', async () => {
+    const ws = await newWorkspace(server.url, 'fanout shop', { timezone: 'UTC' });
+    await ws.api.patch('/v1/settings', { fromEmail: 'shop@example.com', postalAddress: '1 Main St' });
+    const births = ['2076-02-28', '2076-02-29', '2076-03-01', '2029-02-28', '2029-03-01', '2058-06-15', null];
+    const n = 90;
+    for (let i = 0; i < n; i++) {
+      const body = { email: `f${i}@fo.example`, emailConsent: 'subscribed', city: i % 3 ? 'Gent' : 'Riga', gender: i % 2 ? 'male' : 'female', birthDate: births[i % births.length] ?? undefined };
+      expect((await ws.api.put(`/v1/customers/fo${i}`, body)).status).toBe(201);
+    }
+    const seg = async (name: string, definition: unknown) => (await ws.api.post('/v1/segments', { name, definition })).body.id as string;
+    const gent = await seg('gent', { field: 'city', op: 'eq', value: 'Gent' });
+    const men = await seg('men', { field: 'gender', op: 'eq', value: 'male' });
+    const tpl = async (name: string) => (await ws.api.post('/v1/templates', { name, channel: 'email', subject: 'Hi', body: '<p>Sale</p>' })).body.id as string;
+    const [ta, tb, tc] = [await tpl('A'), await tpl('B'), await tpl('C')];
+    const created = await ws.api.post('/v1/campaigns', {
+      name: 'Buckets', channel: 'email', templateId: ta, segmentIds: [gent, men], holdoutPercent: 20,
+      variants: [{ templateId: ta, weight: 1 }, { templateId: tb, weight: 2 }, { templateId: tc, weight: 3 }],
+      abTest: { testPercent: 50, metric: 'clicks', decideAfterHours: 1 },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    sent.push({ api: ws.api, id });
+    expect((await ws.api.post(`/v1/campaigns/${id}/send`)).status).toBe(202);
+    await service.runFanout(server.deps, id);
+
+    const c = await server.deps.db('campaigns').where({ id }).first('variants');
+    const rows = await server.deps.db('messages as m').join('customers as cu', 'cu.id', 'm.customer_id').where('m.campaign_id', id)
+      .select('m.customer_id', 'm.status', 'm.variant', 'm.template_id', 'm.send_after', 'm.snapshot', 'cu.external_id', 'cu.city', 'cu.gender')
+      .select(server.deps.db.raw("m.send_after = 'infinity' AS awaiting"));
+    // The audience: Gent or men (Riga women are out).
+    const expected = Array.from({ length: n }, (_, i) => i).filter((i) => i % 3 !== 0 || i % 2 === 1);
+    expect(rows).toHaveLength(expected.length);
+    const seen = { held: 0, waiting: 0, variant: 0 };
+    for (const r of rows) {
+      const cid = String(r.customer_id);
+      const i = Number(String(r.external_id).slice(2));
+      if (bucket(id, cid, 'holdout') * 100 < 20) {
+        expect(r.status).toBe('held_out');
+        seen.held++;
+      } else if (bucket(id, cid, 'abtest') * 100 >= 50) {
+        expect(r).toMatchObject({ status: 'queued', variant: null, awaiting: true });
+        seen.waiting++;
+      } else {
+        const v = pickVariant(c.variants, bucket(id, cid, 'variant'))!;
+        expect(r).toMatchObject({ status: 'queued', variant: v.key, template_id: v.templateId, send_after: null });
+        seen.variant++;
+      }
+      const birth = births[i % births.length] ?? null;
+      expect(r.snapshot.ageBand).toBe(ageBandOf(ageAt(birth, clock.now())));
+      expect(r.snapshot).toMatchObject({ city: r.city, gender: r.gender });
+      expect([...r.snapshot.segmentIds].sort()).toEqual([...(r.city === 'Gent' ? [gent] : []), ...(r.gender === 'male' ? [men] : [])].sort());
+    }
+    expect(Math.min(seen.held, seen.waiting, seen.variant)).toBeGreaterThan(0);
+    // The leap-day birthday of 2076 is not 18 yet on 28 February 2094.
+    expect(ageBandOf(ageAt('2076-02-29', clock.now()))).toBe('under 18');
+  });
+
+  // Without quiet hours a batch is taken by LIMIT in the INSERT; with them it is read first and
+  // written as an id range: both across several batches, with addresses shared between batches.
+  test.each([
+    ['taken by LIMIT', null],
+    ['read first, written by id', { start: '22:00', end: '07:00' }],
+  ])('when the audience spans several batches (%s), then each customer gets one row and an address taken in an earlier batch is a duplicate', async (_, quietHours) => {
+    const ws = await newWorkspace(server.url, 'batches shop', { timezone: 'UTC' });
+    await ws.api.patch('/v1/settings', { fromEmail: 'shop@example.com', postalAddress: '1 Main St', quietHours });
+    const n = 2 * FANOUT_BATCH + 2000;
+    const shared = 1000; // the last `shared` customers reuse the addresses of the first ones
+    await server.deps.db.raw(
+      `INSERT INTO customers (workspace_id, external_id, email, city, email_consent)
+       SELECT ?, 'b' || g, 'b' || ((g - 1) % ?::int + 1) || '@batch.example', 'Batchville', 'subscribed' FROM generate_series(1, ?::int) g`,
+      [ws.id, n - shared, n],
+    );
+    const segment = (await ws.api.post('/v1/segments', { name: 'bv', definition: { field: 'city', op: 'eq', value: 'Batchville' } })).body.id;
+    const tpl = (await ws.api.post('/v1/templates', { name: 't', channel: 'email', subject: 'Hi', body: '<p>Sale</p>' })).body.id;
+    const id = (await ws.api.post('/v1/campaigns', { name: 'Big', channel: 'email', templateId: tpl, segmentIds: [segment] })).body.id;
+    sent.push({ api: ws.api, id });
+    expect((await ws.api.post(`/v1/campaigns/${id}/send`)).status).toBe(202);
+    await service.runFanout(server.deps, id);
+
+    const db = server.deps.db;
+    const rows = await db('messages as m').join('customers as c', 'c.id', 'm.customer_id').where('m.campaign_id', id)
+      .select(db.raw("count(*)::int AS n, count(DISTINCT m.customer_id)::int AS customers, count(DISTINCT m.address) FILTER (WHERE m.status = 'queued')::int AS addresses"))
+      .select(db.raw("count(*) FILTER (WHERE m.skip_reason = 'duplicate' AND substr(c.external_id, 2)::int > ?)::int AS later_dups", [n - shared]))
+      .select(db.raw("count(*) FILTER (WHERE m.skip_reason = 'duplicate')::int AS dups, count(*) FILTER (WHERE m.quiet_deferred)::int AS deferred"));
+    expect(rows[0]).toEqual({ n, customers: n, addresses: n - shared, dups: shared, later_dups: shared, deferred: quietHours ? n - shared : 0 });
+    const c = await db('campaigns').where({ id }).first('fanout_cursor', 'fanned_out_at');
+    expect(c.fanned_out_at).not.toBeNull();
+    expect(c.fanout_cursor).toBe(String(await db('customers').where({ workspace_id: ws.id }).max('id').first().then((r: any) => r.max)));
+  });
+
+  test('when weights are uneven, then variantBounds split [0, 1) exactly where pickVariant does', () => {
+    const variants = [1, 2, 3, 7].map((weight, i) => ({ key: String.fromCharCode(65 + i), templateId: `t${i}`, weight }));
+    const bounds = variantBounds(variants.map((v) => v.weight));
+    // width_bucket in SQL: the number of bounds at or below u, plus one.
+    const sqlPick = (u: number) => variants[bounds.filter((b) => b <= u).length]!;
+    const us = [0, ...bounds, ...bounds.map((b) => b - Number.EPSILON), ...bounds.map((b) => b + Number.EPSILON), 0.999999999, 0.5];
+    for (const u of us) expect(sqlPick(u).key).toBe(pickVariant(variants, u)!.key);
+  });
+});
