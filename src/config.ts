@@ -45,11 +45,19 @@ export const configSchema = z.object({
   EMAIL_RATE_PER_SECOND: intFromEnv(200, 1, 100000),
   SMS_RATE_PER_SECOND: intFromEnv(50, 1, 100000),
   SHUTDOWN_TIMEOUT_MS: intFromEnv(10000, 100, 600000),
+  /** V8's old-generation growth between full collections, in percent of the live heap; 0 leaves V8's own (up to 300). */
+  HEAP_GROWING_PERCENT: intFromEnv(30, 0, 1000),
 });
 
 export type Config = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {}
+
+/** HEAP_GROWING_PERCENT alone, read before the rest of the config (heap.ts); 0 when malformed, which loadConfig then reports. */
+export function heapGrowingPercent(env: NodeJS.ProcessEnv = process.env): number {
+  const parsed = configSchema.shape.HEAP_GROWING_PERCENT.safeParse(env.HEAP_GROWING_PERCENT || undefined);
+  return parsed.success ? parsed.data : 0;
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable (PORT= in a compose file) means "not set", as in most twelve-factor tools.

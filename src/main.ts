@@ -1,6 +1,8 @@
+// First, before the modules below are loaded: see heap.ts.
+import './heap';
 import type { Server } from 'node:http';
 import type { Worker } from 'bullmq';
-import { buildApp, Deps } from './app';
+import type { Deps } from './app';
 import { systemClock } from './clock';
 import { Config, ConfigError, loadConfig } from './config';
 import { createDb, ensureDatabase, migrateLatest } from './db';
@@ -61,7 +63,9 @@ export async function start(config: Config) {
     if (workers.length) logger.info({ workers: workers.length }, 'workers started');
     // A worker serves only the operations endpoints (/healthz, /readyz, /metrics), so that an
     // orchestrator can probe it and Prometheus can scrape its queue depths.
-    const app = config.ROLE === 'worker' ? express().disable('x-powered-by').use(metricsMiddleware(d.metrics), opsRoutes(d)) : buildApp(d);
+    // The API (every route, the OpenAPI document, twilio's webhook validation) is required only by
+    // the roles that serve it: a worker's memory holds none of it (issue 4: worker RSS < 300 MB).
+    const app = config.ROLE === 'worker' ? express().disable('x-powered-by').use(metricsMiddleware(d.metrics), opsRoutes(d)) : (require('./app') as typeof import('./app')).buildApp(d);
     const s = app.listen(config.PORT);
     server = s;
     await new Promise<void>((resolve, reject) => s.once('listening', resolve).once('error', reject));

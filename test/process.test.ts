@@ -12,7 +12,7 @@ import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/env';
 jest.setTimeout(120_000);
 
 const ROOT = join(__dirname, '..');
-const CONFIG_VARS = /^(NODE_ENV|ROLE|PORT|DATABASE_URL|REDIS_URL|QUEUE_PREFIX|HARK_|PUBLIC_URL|SMTP_URL|TWILIO_|DKIM_|LOG_LEVEL|BODY_LIMIT|DB_POOL_MAX|EMAIL_RATE|SMS_RATE|SHUTDOWN_)/;
+const CONFIG_VARS = /^(NODE_ENV|ROLE|PORT|DATABASE_URL|REDIS_URL|QUEUE_PREFIX|HARK_|PUBLIC_URL|SMTP_URL|TWILIO_|DKIM_|LOG_LEVEL|BODY_LIMIT|DB_POOL_MAX|EMAIL_RATE|SMS_RATE|SHUTDOWN_|HEAP_)/;
 // The child sees none of the parent's hark variables: only those a test passes.
 const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !CONFIG_VARS.test(k)));
 
@@ -44,6 +44,7 @@ describe('configuration at boot', () => {
     ['PORT is not a number', { HARK_ADMIN_TOKEN: 'x'.repeat(20), PORT: 'eighty' }, /^config: PORT must be a whole number/],
     ['DATABASE_URL is not a postgres URL', { HARK_ADMIN_TOKEN: 'x'.repeat(20), DATABASE_URL: 'mysql://db/hark' }, /^config: DATABASE_URL must be a URL/],
     ['ROLE is unknown', { HARK_ADMIN_TOKEN: 'x'.repeat(20), ROLE: 'cron' }, /^config: ROLE must be one of all, api, worker$/],
+    ['HEAP_GROWING_PERCENT is not a number', { HARK_ADMIN_TOKEN: 'x'.repeat(20), HEAP_GROWING_PERCENT: 'low' }, /^config: HEAP_GROWING_PERCENT must be a whole number/],
   ])('when %s, then the process exits non-zero with one line naming the variable', async (_what, env, line) => {
     const p = run(env as Record<string, string>);
     children.push(p.child);
@@ -53,6 +54,26 @@ describe('configuration at boot', () => {
     const lines = p.out.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(line);
+  });
+});
+
+describe('what a worker loads', () => {
+  test('when the entry point and the worker role are loaded, then neither the HTTP API nor MJML is among their modules', async () => {
+    // main.ts required as a module does not start; startWorkers is what ROLE=worker adds to it.
+    const script = `require('./src/main'); require('./workers');
+      const loaded = Object.keys(require.cache);
+      process.stdout.write(JSON.stringify({ app: loaded.filter((f) => f.endsWith('/src/app.ts')), mjml: loaded.filter((f) => f.includes('/node_modules/mjml')).length, dispatch: loaded.some((f) => f.endsWith('/workers/dispatch-worker.ts')) }));`;
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script], { cwd: ROOT, env: baseEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((r) => child.once('exit', r));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const got = JSON.parse(stdout);
+    expect(got.dispatch).toBe(true);
+    expect(got.app).toEqual([]);
+    expect(got.mjml).toBe(0);
   });
 });
 

@@ -1,5 +1,5 @@
 import { Liquid, Template } from 'liquidjs';
-import mjml2html from 'mjml';
+import type mjml2htmlFn from 'mjml';
 import { convert, HtmlToTextOptions } from 'html-to-text';
 import { AppError } from '../errors';
 import type { TemplateRow } from './repo';
@@ -70,7 +70,12 @@ function liquid(engine: Liquid, source: string, path: string): Template[] {
   }
 }
 
+// MJML (with juice, cheerio, js-beautify, lodash: ~600 modules, ~15 MB of heap) is required at the
+// first MJML compile, not at import: a dispatch worker sending HTML templates never holds it.
+let mjml2html: typeof mjml2htmlFn | undefined;
+
 async function mjmlToHtml(body: string): Promise<string> {
+  mjml2html ??= require('mjml') as typeof mjml2htmlFn;
   let result;
   try {
     result = await mjml2html(body, { validationLevel: 'soft', ignoreIncludes: true, keepComments: false, useMjmlConfigOptions: false });
