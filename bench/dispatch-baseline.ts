@@ -4,7 +4,8 @@
  * process). The messages are what hark renders for the campaign's audience, rendered before the
  * clock starts; only the provider calls are timed.
  *   email: a bare nodemailer pool of hark's SMTP pool size, 64 sendMail calls in flight;
- *   sms:   the twilio library with hark's base-URL rewrite, 16 messages.create calls in flight.
+ *   sms:   the twilio library with hark's base-URL rewrite, 32 messages.create calls in flight: as
+ *          many as hark has on the wire (its sender thread's twilio agent holds 32 sockets).
  * Run by bench/dispatch.ts (runBaseline); prints one JSON line {"rate": messages per second}.
  */
 import { spawn } from 'node:child_process';
@@ -34,8 +35,14 @@ interface PreRendered {
   rendered: RenderedEmail | RenderedSms;
 }
 
-/** Runs one baseline in a child process and returns its messages per second. */
-export function runBaseline(job: BaselineJob): Promise<number> {
+/** Messages per second of the timed sends, and the child's own CPU over them (ms). */
+export interface BaselineResult {
+  rate: number;
+  cpuMs: number;
+}
+
+/** Runs one baseline in a child process and returns its messages per second and CPU. */
+export function runBaseline(job: BaselineJob): Promise<BaselineResult> {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', __filename], { cwd: join(__dirname, '..'), env: { ...process.env, BASELINE_JOB: JSON.stringify(job) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -44,7 +51,7 @@ export function runBaseline(job: BaselineJob): Promise<number> {
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => {
       const line = out.trim().split('\n').pop() ?? '';
-      if (code === 0 && line.startsWith('{')) resolve((JSON.parse(line) as { rate: number }).rate);
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as BaselineResult);
       else reject(new Error(`baseline ${job.channel} exited ${code}: ${err}`));
     });
   });
@@ -64,6 +71,9 @@ async function preRender(db: Db, config: ReturnType<typeof loadConfig>, job: Bas
   return out;
 }
 
+/** BENCH_SMS_BASELINE_IN_FLIGHT overrides it, to compare. */
+const SMS_IN_FLIGHT = Number(process.env.BENCH_SMS_BASELINE_IN_FLIGHT ?? 32);
+
 async function pool<T>(items: T[], parallel: number, fn: (t: T) => Promise<unknown>) {
   let next = 0;
   await Promise.all(Array.from({ length: parallel }, async () => {
@@ -71,7 +81,12 @@ async function pool<T>(items: T[], parallel: number, fn: (t: T) => Promise<unkno
   }));
 }
 
-async function main(job: BaselineJob): Promise<number> {
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+async function main(job: BaselineJob): Promise<BaselineResult> {
   const config = loadConfig({ DATABASE_URL: job.dbUrl, SMTP_URL: job.smtpUrl, TWILIO_API_URL: job.twilioUrl, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent' });
   const db = createDb(job.dbUrl, 2);
   const messages = await preRender(db, config, job);
@@ -79,29 +94,33 @@ async function main(job: BaselineJob): Promise<number> {
   if (job.channel === 'email') {
     const u = new URL(job.smtpUrl);
     const transport = nodemailer.createTransport({ host: u.hostname, port: Number(u.port), secure: false, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, maxMessages: 1000 });
+    const c0 = cpuMs();
     const t0 = process.hrtime.bigint();
     await pool(messages, 64, (m) => {
       const r = m.rendered as RenderedEmail;
       return transport.sendMail({ from: 'shop@example.com', to: m.to, subject: r.subject, html: r.html, text: r.text, headers: r.headers, messageId: `<hark.${m.id}@example.com>` });
     });
     const rate = messages.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+    const cpu = cpuMs() - c0;
     transport.close();
-    return rate;
+    return { rate, cpuMs: cpu };
   }
   // The channel is only the library plus a base-URL rewrite: no rendering, rules or bookkeeping.
   const ch = createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: job.twilioUrl });
   const statusCallback = `${config.PUBLIC_URL.replace(/\/+$/, '')}/webhooks/twilio/status`;
+  const c0 = cpuMs();
   const t0 = process.hrtime.bigint();
-  await pool(messages, 16, (m) => ch.send({ messageId: m.id, to: m.to, from: '+15005550006', body: (m.rendered as RenderedSms).text, statusCallback }));
+  await pool(messages, SMS_IN_FLIGHT, (m) => ch.send({ messageId: m.id, to: m.to, from: '+15005550006', body: (m.rendered as RenderedSms).text, statusCallback }));
   const rate = messages.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const cpu = cpuMs() - c0;
   await ch.close();
-  return rate;
+  return { rate, cpuMs: cpu };
 }
 
 if (require.main === module) {
   main(JSON.parse(process.env.BASELINE_JOB!) as BaselineJob)
-    .then((rate) => {
-      process.stdout.write(`${JSON.stringify({ rate })}\n`);
+    .then((r) => {
+      process.stdout.write(`${JSON.stringify(r)}\n`);
       process.exit(0);
     })
     .catch((err) => {

@@ -182,6 +182,26 @@ describe('campaigns', () => {
     for (const c of held) expect(bucket(id, String(c), 'holdout') * 100).toBeLessThan(25);
   });
 
+  test('when an SMS body has {{ unsubscribeUrl }}, then each SMS carries its own message\'s signed link', async () => {
+    const ws = await shop();
+    for (let i = 0; i < 3; i++) await customer(ws.api, `u${i}`, { phone: `+1415555${String(3000 + i)}`, city: 'Tulsa' });
+    const seg = await segment(ws.api, 'tulsa', { field: 'city', op: 'eq', value: 'Tulsa' });
+    const tpl = await ws.api.post('/v1/templates', { name: 'Link', channel: 'sms', body: 'Sale. Leave: {{ unsubscribeUrl }}' });
+    expect(tpl.status).toBe(201);
+    const id = (await ws.api.post('/v1/campaigns', { name: 'Link', channel: 'sms', templateId: tpl.body.id, segmentIds: [seg] })).body.id;
+    await ws.api.post(`/v1/campaigns/${id}/send`);
+    await run(id);
+    const rows = await server.deps.db('messages').where({ campaign_id: id }).select('id', 'address', 'status');
+    expect(rows).toHaveLength(3);
+    const { signingSecret, verifyToken } = await import('../src/public/tokens');
+    for (const r of rows) {
+      expect(r.status).toBe('sent');
+      const body = twilio.messages.find((m) => m.To === r.address)!.Body;
+      const token = /\/u\/([^\s]+)/.exec(body)![1]!;
+      expect(verifyToken(token, signingSecret(server.deps.config), clock.now())).toMatchObject({ k: 'u', m: String(r.id) });
+    }
+  });
+
   test('when an A/B test runs, then the test share is split between variants and the rest goes to the winner after the decision', async () => {
     const ws = await shop();
     for (let i = 0; i < 30; i++) await customer(ws.api, `ab${i}`, { email: `ab${i}@ab.example`, city: 'Bonn' });

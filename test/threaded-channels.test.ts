@@ -42,6 +42,19 @@ describe('threaded channels', () => {
     expect(smsErr).toMatchObject({ permanent: true, suppress: true, code: '21610' });
   });
 
+  test('when 40 SMS and a refused one are sent in one turn, then each send gets its own answer back', async () => {
+    const ch = channels();
+    const before = standin.count();
+    // One turn of the event loop: the calls cross to the thread together, the answers come back together.
+    const sends = Array.from({ length: 40 }, (_, i) => ch.sms.send({ messageId: String(600 + i), to: `+1512555${String(1000 + i)}`, from: '+15125550199', body: `Hi ${i}` }));
+    const refused = ch.sms.send({ messageId: '699', to: '+15005550002', from: '+15125550199', body: 'x' }).catch((e: unknown) => e);
+    const ids = await Promise.all(sends);
+    await ch.sms.close();
+    expect(standin.count()).toBe(before + 40);
+    ids.forEach((r, i) => expect(standin.messages.find((m) => m.sid === r.providerId)).toMatchObject({ To: `+1512555${String(1000 + i)}`, Body: `Hi ${i}` }));
+    expect(await refused).toMatchObject({ permanent: true, code: '21610' });
+  });
+
   test('when the channels are closed, then a later send is refused as retryable and nothing is sent', async () => {
     const ch = channels();
     await ch.email.send(email('bob@example.com', '505'));

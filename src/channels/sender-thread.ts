@@ -14,7 +14,9 @@ export interface SenderSpec {
   twilio: TwilioChannelOptions;
 }
 
-export type SenderRequest = { id: number; kind: 'email' | 'sms'; message: unknown } | { close: true };
+export type SenderCall = { id: number; kind: 'email' | 'sms'; message: unknown };
+/** The calls of one turn of the main thread's event loop come in one message. */
+export type SenderRequest = { batch: SenderCall[] } | { close: true };
 export type SenderReply =
   | { id: number; ok: true; providerId: string }
   | { id: number; ok: false; error: { message: string; permanent: boolean; suppress: boolean; code?: string } }
@@ -24,21 +26,33 @@ if (parentPort) {
   const port = parentPort;
   const spec = workerData as SenderSpec;
   const channels = { email: createSmtpChannel(spec.smtp), sms: createTwilioChannel(spec.twilio) };
+  // Replies of one turn of this thread's event loop go back in one message (see threaded.ts).
+  let replies: SenderReply[] = [];
+  const flush = () => {
+    if (replies.length) port.postMessage(replies.splice(0));
+  };
+  const reply = (r: SenderReply) => {
+    replies.push(r);
+    if (replies.length === 1) setImmediate(flush);
+  };
   port.on('message', (req: SenderRequest) => {
     if ('close' in req) {
       void Promise.allSettled([channels.email.close(), channels.sms.close()]).then(() => {
+        flush();
         port.postMessage({ closed: true } satisfies SenderReply);
         port.close();
       });
       return;
     }
-    const channel = channels[req.kind] as { send(m: unknown): Promise<{ providerId: string }> };
-    channel.send(req.message).then(
-      (r) => port.postMessage({ id: req.id, ok: true, providerId: r.providerId } satisfies SenderReply),
-      (err: unknown) => {
-        const e = err instanceof ChannelError ? err : new ChannelError(`provider call failed: ${(err as Error).message}`.slice(0, 500), false, false);
-        port.postMessage({ id: req.id, ok: false, error: { message: e.message, permanent: e.permanent, suppress: e.suppress, code: e.code } } satisfies SenderReply);
-      },
-    );
+    for (const call of req.batch) {
+      const channel = channels[call.kind] as { send(m: unknown): Promise<{ providerId: string }> };
+      channel.send(call.message).then(
+        (r) => reply({ id: call.id, ok: true, providerId: r.providerId }),
+        (err: unknown) => {
+          const e = err instanceof ChannelError ? err : new ChannelError(`provider call failed: ${(err as Error).message}`.slice(0, 500), false, false);
+          reply({ id: call.id, ok: false, error: { message: e.message, permanent: e.permanent, suppress: e.suppress, code: e.code } });
+        },
+      );
+    }
   });
 }

@@ -82,18 +82,31 @@ export interface PublicLinks {
   clickUrl: (url: string) => string;
 }
 
-/** The per-message links renderMessage embeds; dispatch calls this once per message. */
+/**
+ * The per-message links renderMessage embeds; dispatch calls this once per message. Each link is
+ * signed when the render first reads it: an SMS whose body has no {{ unsubscribeUrl }} costs no
+ * HMAC at all, an email no second one for a pixel it does not get.
+ */
 export function publicLinks(
   config: Pick<Config, 'HARK_SIGNING_SECRET' | 'HARK_ADMIN_TOKEN' | 'PUBLIC_URL'>,
   messageId: string,
   now: Date = new Date(),
 ): PublicLinks {
-  const secret = signingSecret(config);
-  const base = config.PUBLIC_URL.replace(/\/+$/, '');
+  let secret: string | undefined;
+  const link = (path: string, payload: Parameters<typeof signToken>[0]) => {
+    secret ??= signingSecret(config);
+    return `${config.PUBLIC_URL.replace(/\/+$/, '')}/${path}/${signToken(payload, secret, now)}`;
+  };
+  let unsubscribeUrl: string | undefined;
+  let openPixelUrl: string | undefined;
   return {
-    unsubscribeUrl: `${base}/u/${signToken({ k: 'u', m: messageId }, secret, now)}`,
-    openPixelUrl: `${base}/o/${signToken({ k: 'o', m: messageId }, secret, now)}`,
-    clickUrl: (url: string) => `${base}/c/${signToken({ k: 'c', m: messageId, u: url }, secret, now)}`,
+    get unsubscribeUrl() {
+      return (unsubscribeUrl ??= link('u', { k: 'u', m: messageId }));
+    },
+    get openPixelUrl() {
+      return (openPixelUrl ??= link('o', { k: 'o', m: messageId }));
+    },
+    clickUrl: (url: string) => link('c', { k: 'c', m: messageId, u: url }),
   };
 }
 

@@ -65,13 +65,15 @@ function render(engine: typeof htmlEngine, tpl: Parameters<typeof htmlEngine.ren
  */
 export async function renderMessage(template: TemplateRow, ctx: RenderContext, links: RenderLinks): Promise<RenderedEmail | RenderedSms> {
   const compiled = await compiledFor(template);
-  const scope = { ...ctx, unsubscribeUrl: links.unsubscribeUrl };
   if (compiled.channel === 'sms') {
-    const text = withOptOut(render(textEngine, compiled.body, scope, 'body'));
+    // Read only if the body uses it: publicLinks signs a link on its first read.
+    const smsScope = Object.defineProperty({ ...ctx }, 'unsubscribeUrl', { get: () => links.unsubscribeUrl, enumerable: true });
+    const text = withOptOut(render(textEngine, compiled.body, smsScope, 'body'));
     const encoding = smsEncoding(text);
     return { channel: 'sms', text, encoding, segments: smsSegments(text, encoding) };
   }
 
+  const scope = { ...ctx, unsubscribeUrl: links.unsubscribeUrl };
   const subject = render(textEngine, compiled.subject, scope, 'subject').replace(/[\r\n]+/g, ' ').trim();
   let html = render(htmlEngine, compiled.html, scope, 'body');
   let text = compiled.text ? render(textEngine, compiled.text, scope, 'body') : convert(html, textOptions);
