@@ -1,6 +1,6 @@
 import { ManualClock } from '../src/clock';
 import * as service from '../src/campaigns/service';
-import { bucket, FANOUT_BATCH, pickVariant } from '../src/campaigns/fanout';
+import { bucket, FANOUT_BATCH, fanoutBatch, FIRST_FANOUT_BATCH, nextFanoutBatch, pickVariant } from '../src/campaigns/fanout';
 import { variantBounds } from '../src/campaigns/fanout-sql';
 import { ageAt, ageBandOf } from '../src/results/snapshot';
 import { newWorkspace } from './helpers/api';
@@ -113,6 +113,29 @@ describe('fan-out computed in SQL', () => {
     const c = await db('campaigns').where({ id }).first('fanout_cursor', 'fanned_out_at');
     expect(c.fanned_out_at).not.toBeNull();
     expect(c.fanout_cursor).toBe(String(await db('customers').where({ workspace_id: ws.id }).max('id').first().then((r: any) => r.max)));
+  });
+
+  test('when a fan-out starts, then its first batch is FIRST_FANOUT_BATCH rows and the rest follows from its checkpoint', async () => {
+    const ws = await newWorkspace(server.url, 'ramp shop', { timezone: 'UTC' });
+    await ws.api.patch('/v1/settings', { fromEmail: 'shop@example.com', postalAddress: '1 Main St' });
+    const n = FIRST_FANOUT_BATCH * 5 + 7;
+    await server.deps.db.raw(
+      `INSERT INTO customers (workspace_id, external_id, email, city, email_consent)
+       SELECT ?, 'r' || g, 'r' || g || '@ramp.example', 'Rampton', 'subscribed' FROM generate_series(1, ?::int) g`,
+      [ws.id, n],
+    );
+    const segment = (await ws.api.post('/v1/segments', { name: 'rt', definition: { field: 'city', op: 'eq', value: 'Rampton' } })).body.id;
+    const tpl = (await ws.api.post('/v1/templates', { name: 't', channel: 'email', subject: 'Hi', body: '<p>Sale</p>' })).body.id;
+    const id = (await ws.api.post('/v1/campaigns', { name: 'Ramp', channel: 'email', templateId: tpl, segmentIds: [segment] })).body.id;
+    sent.push({ api: ws.api, id });
+    expect((await ws.api.post(`/v1/campaigns/${id}/send`)).status).toBe(202);
+    const db = server.deps.db;
+    const first = await fanoutBatch(db, id, clock.now(), FIRST_FANOUT_BATCH);
+    expect({ done: first?.done, inserted: first?.inserted, due: first?.due.length }).toEqual({ done: false, inserted: FIRST_FANOUT_BATCH, due: FIRST_FANOUT_BATCH });
+    expect(nextFanoutBatch(FIRST_FANOUT_BATCH)).toBeGreaterThan(FIRST_FANOUT_BATCH);
+    expect(await service.runFanout(server.deps, id)).toBe(n - FIRST_FANOUT_BATCH);
+    const [{ rows, customers }] = await db('messages').where({ campaign_id: id }).select(db.raw('count(*)::int AS rows, count(DISTINCT customer_id)::int AS customers'));
+    expect({ rows, customers }).toEqual({ rows: n, customers: n });
   });
 
   test('when weights are uneven, then variantBounds split [0, 1) exactly where pickVariant does', () => {

@@ -9,6 +9,14 @@ import type { Variant } from './schema';
 
 export const FANOUT_BATCH = 10_000;
 
+/**
+ * The first batch of a fan-out is small and each next one four times bigger, up to FANOUT_BATCH:
+ * dispatch starts on the first rows after a few milliseconds instead of waiting for a whole
+ * batch of 10,000 (1.5-2.5 s, a tenth of a 20,000-SMS campaign's time on the bench machine).
+ */
+export const FIRST_FANOUT_BATCH = 500;
+export const nextFanoutBatch = (size: number) => Math.min(size * 4, FANOUT_BATCH);
+
 /** A uniform number in [0, 1) from (campaign, customer, salt): the same customer always lands alike. */
 export function bucket(campaignId: string, customerId: string, salt: string): number {
   const h = createHash('sha256').update(`${campaignId}:${customerId}:${salt}`).digest();
@@ -29,13 +37,13 @@ export function pickVariant(variants: Variant[], u: number): Variant | undefined
 export const AWAITING_WINNER = 'infinity';
 
 /**
- * One fan-out batch in one transaction: the next FANOUT_BATCH audience customers after the
+ * One fan-out batch in one transaction: the next `size` audience customers after the
  * checkpoint become outbox rows (skipped ones with their reason), and the checkpoint moves to
  * the last of them in the same commit. Returns the ids of rows due now, and whether it was the
  * last batch. A concurrent fan-out of the same campaign waits on the row lock, then sees the new
  * checkpoint, so no customer is written twice (the unique keys would refuse it anyway).
  */
-export async function fanoutBatch(db: Db, campaignId: string, now: Date): Promise<{ due: string[]; done: boolean; inserted: number } | null> {
+export async function fanoutBatch(db: Db, campaignId: string, now: Date, size = FANOUT_BATCH): Promise<{ due: string[]; done: boolean; inserted: number } | null> {
   return db.transaction(async (trx) => {
     const c = (await trx('campaigns').where({ id: campaignId }).forUpdate().first()) as CampaignRow | undefined;
     if (!c || c.status !== 'sending' || c.fanned_out_at) return null;
@@ -50,18 +58,18 @@ export async function fanoutBatch(db: Db, campaignId: string, now: Date): Promis
     const after = c.fanout_cursor ?? BEFORE_ALL_IDS;
     // Quiet hours need the batch's time zones, and several segments the batch's ids, before the
     // batch is written: then it is read first (ids and zones) and written by those ids. Otherwise
-    // the statement takes the next FANOUT_BATCH itself.
-    let input: BatchInput = { audience, after, bound: { limit: FANOUT_BATCH }, zones: [], segments: [] };
+    // the statement takes the next `size` itself.
+    let input: BatchInput = { audience, after, bound: { limit: size }, zones: [], segments: [] };
     let read: string[] | null = null;
     if (settings.quietHours || c.segment_ids.length > 1) {
-      const next = await nextBatch(trx, c.workspace_id, audience, after, FANOUT_BATCH, settings.timezone);
+      const next = await nextBatch(trx, c.workspace_id, audience, after, size, settings.timezone);
       read = next.ids;
       input = { ...input, bound: { ids: next.ids }, zones: next.zones, segments: await segmentQueries(trx, c, now) };
     }
     const written = read?.length === 0 ? { n: 0, last: null, due: [] } : await insertBatch(trx, c, settings, input, now);
     const n = read ? read.length : written.n;
     const last = read ? (read[read.length - 1] ?? null) : written.last;
-    const done = n < FANOUT_BATCH;
+    const done = n < size;
     const set: Record<string, unknown> = { updated_at: now };
     if (last !== null) set.fanout_cursor = last;
     if (done) {

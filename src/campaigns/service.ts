@@ -4,7 +4,7 @@ import { requestDispatch } from '../messages/dispatch';
 import { QUEUE_NAMES } from '../queues';
 import { decideWinner } from '../results/ab';
 import { segmentsAudienceQuery } from '../segments/service';
-import { AWAITING_WINNER, fanoutBatch } from './fanout';
+import { AWAITING_WINNER, fanoutBatch, FIRST_FANOUT_BATCH, nextFanoutBatch } from './fanout';
 import * as repo from './repo';
 import type { AbTestState, CreateCampaign, Variant } from './schema';
 
@@ -111,8 +111,8 @@ export async function runFanout(ctx: Ctx, id: string): Promise<number> {
   // the sweeper requests the rows (dispatch_requested_at lease).
   const requests: Array<Promise<void>> = [];
   try {
-    for (;;) {
-      const r = await fanoutBatch(ctx.db, id, ctx.clock.now());
+    for (let size = FIRST_FANOUT_BATCH; ; size = nextFanoutBatch(size)) {
+      const r = await fanoutBatch(ctx.db, id, ctx.clock.now(), size);
       if (!r) return total;
       total += r.inserted;
       requests.push(requestDispatch(ctx.queues, r.due).catch(() => undefined));
