@@ -2,6 +2,8 @@ import type { Db } from '../db';
 import { bindings } from '../db';
 import type { PurchaseInput } from './schema';
 import { pgArray } from './pg-array';
+import { itemArrays, STATS_ADD } from './statements';
+import { retryAborted } from '../tx';
 
 const DAY = 86400000;
 
@@ -29,20 +31,9 @@ export interface KnownResult {
  * path (identity resolution, which may create the customer). Each orderId must appear once.
  */
 export async function ingestKnown(db: Db, workspaceId: string, rows: KnownRow[], now: Date): Promise<KnownResult> {
-  const it: Array<Array<string | number | undefined>> = [[], [], [], [], [], [], []];
-  for (const r of rows) {
-    for (const x of r.items ?? []) {
-      it[0]!.push(r.orderId);
-      it[1]!.push(x.sku);
-      it[2]!.push(x.name);
-      it[3]!.push(x.category);
-      it[4]!.push(x.brand);
-      it[5]!.push(x.quantity);
-      it[6]!.push(x.unitPrice);
-    }
-  }
   const since90 = new Date(now.getTime() - 90 * DAY);
-  const res = await retried(() => db.raw(
+  // The statement is its own transaction: retried as a whole when Postgres aborts it.
+  const res = await retryAborted(() => db.raw(
     `WITH u AS (
        SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::numeric[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS u(x, o, t, tot, cur, st, ch, k)
      ), cust AS (
@@ -75,18 +66,9 @@ export async function ingestKnown(db: Db, workspaceId: string, rows: KnownRow[],
          FROM cats c WHERE c.customer_id = l.customer_id
        ) m
      ), upd AS (
-       UPDATE customer_stats s SET
-         purchase_count = s.purchase_count + agg.n,
-         total_spent = s.total_spent + agg.spent,
-         first_purchase_at = LEAST(s.first_purchase_at, agg.first_at),
-         last_purchase_at = GREATEST(s.last_purchase_at, agg.last_at),
-         purchases_90d = s.purchases_90d + agg.n90,
-         spent_90d = s.spent_90d + agg.spent90,
-         category_spend = coalesce(merged.map, s.category_spend),
-         top_category = CASE WHEN merged.map IS NULL THEN s.top_category ELSE merged.top END,
-         updated_at = ?
-       FROM agg JOIN locked USING (customer_id) LEFT JOIN merged USING (customer_id)
-       WHERE s.customer_id = agg.customer_id
+       UPDATE customer_stats s SET ${STATS_ADD}
+       FROM (SELECT agg.*, merged.map AS cats, merged.top FROM agg JOIN locked USING (customer_id) LEFT JOIN merged USING (customer_id)) v
+       WHERE s.customer_id = v.customer_id
      )
      SELECT id, order_id, customer_id, occurred_at, NULL AS x FROM ins
      UNION ALL SELECT NULL, NULL, NULL, NULL, x FROM cust`,
@@ -95,11 +77,11 @@ export async function ingestKnown(db: Db, workspaceId: string, rows: KnownRow[],
         rows.map((r) => r.customer.externalId), rows.map((r) => r.orderId), rows.map((r) => r.occurredAt), rows.map((r) => r.total),
         rows.map((r) => r.currency), rows.map((r) => r.storeId), rows.map((r) => r.channel),
       ].map(pgArray),
-      workspaceId, workspaceId, now, ...it.map(pgArray), workspaceId, since90, now, since90, now, now,
+      workspaceId, workspaceId, now, ...itemArrays(rows), workspaceId, since90, now, since90, now, now,
     ]),
     // A named (prepared) statement: parsed once per connection, and planned once it has a generic
     // plan, instead of on every group (planning this statement cost about as much as running it).
-  ).options({ name: 'hark_ingest_known_v1' }));
+  ).options({ name: 'hark_ingest_known_v2' }));
   const inserted = new Map<string, { id: string; customerId: string; occurredAt: Date }>();
   const found = new Set<string>();
   for (const r of res.rows as Array<{ id: string | null; order_id: string | null; customer_id: string | null; occurred_at: Date | null; x: string | null }>) {
@@ -107,17 +89,4 @@ export async function ingestKnown(db: Db, workspaceId: string, rows: KnownRow[],
     else found.add(r.x!);
   }
   return { inserted, found };
-}
-
-/** The statement is its own transaction: retried, as withRetry does, when Postgres aborted it for a deadlock or a serialization failure. */
-async function retried<T>(run: () => PromiseLike<T>, attempts = 5): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await run();
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (i >= attempts || (code !== '40P01' && code !== '40001')) throw err;
-      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 20));
-    }
-  }
 }

@@ -5,6 +5,7 @@ import { normalizeRef, NormalRef, resolveCustomers } from '../customers/identity
 import { withRetry } from '../tx';
 import type { PurchaseInput } from './schema';
 import { byBigintId, pgArray } from './pg-array';
+import { itemArrays, STATS_ADD } from './statements';
 
 const DAY = 86400000;
 
@@ -74,18 +75,6 @@ export async function ingestPurchases(db: Db, workspaceId: string, input: Purcha
  * batches queue rather than deadlock, and returns their category maps for addToStats.
  */
 async function insertPurchases(trx: Knex.Transaction, workspaceId: string, list: Array<{ row: Row; customerId: string }>, now: Date) {
-  const it: Array<Array<string | number | undefined>> = [[], [], [], [], [], [], []];
-  for (const { row } of list) {
-    for (const x of row.items ?? []) {
-      it[0]!.push(row.orderId);
-      it[1]!.push(x.sku);
-      it[2]!.push(x.name);
-      it[3]!.push(x.category);
-      it[4]!.push(x.brand);
-      it[5]!.push(x.quantity);
-      it[6]!.push(x.unitPrice);
-    }
-  }
   const res = await trx.raw(
     `WITH ins AS (
        INSERT INTO purchases (workspace_id, customer_id, order_id, occurred_at, total, currency, store_id, channel, created_at)
@@ -111,7 +100,7 @@ async function insertPurchases(trx: Knex.Transaction, workspaceId: string, list:
         list.map((x) => x.customerId), list.map((x) => x.row.orderId), list.map((x) => x.row.occurredAt), list.map((x) => x.row.total),
         list.map((x) => x.row.currency), list.map((x) => x.row.storeId), list.map((x) => x.row.channel),
       ].map(pgArray),
-      workspaceId, ...it.map(pgArray),
+      workspaceId, ...itemArrays(list.map((x) => x.row)),
     ]),
   );
   const newIds = new Map<string, string>();
@@ -166,16 +155,7 @@ async function addToStats(trx: Knex.Transaction, list: Array<{ row: Row; custome
   const a = ids.map((id) => per.get(id)!);
   const cents = (c: number) => (c / 100).toFixed(2);
   await trx.raw(
-    `UPDATE customer_stats s SET
-       purchase_count = s.purchase_count + v.n,
-       total_spent = s.total_spent + v.spent,
-       first_purchase_at = LEAST(s.first_purchase_at, v.first_at),
-       last_purchase_at = GREATEST(s.last_purchase_at, v.last_at),
-       purchases_90d = s.purchases_90d + v.n90,
-       spent_90d = s.spent_90d + v.spent90,
-       category_spend = coalesce(v.cats, s.category_spend),
-       top_category = CASE WHEN v.cats IS NULL THEN s.top_category ELSE v.top END,
-       updated_at = ?
+    `UPDATE customer_stats s SET ${STATS_ADD}
      FROM unnest(?::bigint[], ?::int[], ?::numeric[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::numeric[], ?::jsonb[], ?::text[])
        AS v(customer_id, n, spent, first_at, last_at, n90, spent90, cats, top)
      WHERE s.customer_id = v.customer_id`,
