@@ -178,7 +178,7 @@ describe('campaigns', () => {
     expect(new Set(to).size).toBe(to.length);
     expect(to).toHaveLength(counts.sent);
     const held = await server.deps.db('messages').where({ campaign_id: id, status: 'held_out' }).pluck('customer_id');
-    const { bucket } = await import('../src/campaigns/fanout');
+    const { bucket } = await import('./helpers/buckets');
     for (const c of held) expect(bucket(id, String(c), 'holdout') * 100).toBeLessThan(25);
   });
 

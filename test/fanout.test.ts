@@ -1,6 +1,7 @@
 import { ManualClock } from '../src/clock';
 import * as service from '../src/campaigns/service';
-import { bucket, FANOUT_BATCH, fanoutBatch, FIRST_FANOUT_BATCH, nextFanoutBatch, pickVariant } from '../src/campaigns/fanout';
+import { FANOUT_BATCH, fanoutBatch, FIRST_FANOUT_BATCH, nextFanoutBatch } from '../src/campaigns/fanout';
+import { bucket, pickVariant } from './helpers/buckets';
 import { variantBounds } from '../src/campaigns/fanout-sql';
 import { ageAt, ageBandOf } from '../src/results/snapshot';
 import { newWorkspace } from './helpers/api';

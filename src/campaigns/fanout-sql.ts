@@ -41,7 +41,7 @@ export async function nextBatch(trx: Knex.Transaction, workspaceId: string, audi
 }
 
 /**
- * bucket(campaign, customer, salt) of fanout.ts in SQL: the first four bytes of the same sha256 as
+ * bucket(campaign, customer, salt) of test/helpers/buckets.ts in SQL: the first four bytes of the same sha256 as
  * an unsigned 32-bit integer, over 2^32. Both sides compute in IEEE doubles, so a comparison with a
  * percentage decides alike in Node and in Postgres (test/fanout.test.ts checks it).
  */
@@ -49,7 +49,7 @@ function bucketSql(k: Knex.Transaction, campaignId: string, salt: 'holdout' | 'a
   return k.raw(`(('x' || left(encode(sha256(convert_to(?::text || ':' || c.id::text || ':${salt}', 'UTF8')), 'hex'), 8))::bit(32)::bigint::float8 / 4294967296)`, [campaignId]);
 }
 
-/** Upper ends of each variant's share of [0, 1) but the last, with the same additions as pickVariant. */
+/** Upper ends of each variant's share of [0, 1) but the last, with the same additions as pickVariant (test/helpers/buckets.ts). */
 export function variantBounds(weights: number[]): number[] {
   const total = weights.reduce((a, w) => a + w, 0);
   let acc = 0;

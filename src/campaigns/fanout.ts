@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Db } from '../db';
 import { evaluatedTree, membersQuery, segmentsAudienceQuery } from '../segments/service';
 import { getWorkspace } from '../workspaces/repo';
 import { BatchInput, BEFORE_ALL_IDS, insertBatch, nextBatch, SegmentQuery } from './fanout-sql';
 import type { CampaignRow } from './repo';
-import type { Variant } from './schema';
 
 export const FANOUT_BATCH = 10_000;
 
@@ -16,22 +14,6 @@ export const FANOUT_BATCH = 10_000;
  */
 export const FIRST_FANOUT_BATCH = 500;
 export const nextFanoutBatch = (size: number) => Math.min(size * 4, FANOUT_BATCH);
-
-/** A uniform number in [0, 1) from (campaign, customer, salt): the same customer always lands alike. */
-export function bucket(campaignId: string, customerId: string, salt: string): number {
-  const h = createHash('sha256').update(`${campaignId}:${customerId}:${salt}`).digest();
-  return h.readUInt32BE(0) / 2 ** 32;
-}
-
-export function pickVariant(variants: Variant[], u: number): Variant | undefined {
-  const total = variants.reduce((a, v) => a + v.weight, 0);
-  let acc = 0;
-  for (const v of variants) {
-    acc += v.weight / total;
-    if (u < acc) return v;
-  }
-  return variants[variants.length - 1];
-}
 
 /** Rows not yet assigned a variant wait for the A/B winner with send_after 'infinity'. */
 export const AWAITING_WINNER = 'infinity';
