@@ -43,8 +43,8 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
     channels,
     rate: new RateLimiter(deps.redis, deps.queues.prefix, { email: deps.config.EMAIL_RATE_PER_SECOND, sms: deps.config.SMS_RATE_PER_SECOND }),
     workerId,
-    // Provider calls in flight per job = rows claimed at a time per job; with the default 2 jobs
-    // at once, at most 64 rows are 'sending' (and so could become 'unknown' in a crash).
+    // Provider calls in flight per job, and the claim's chunk size; a crash can leave at most
+    // atRiskPerJob(parallel) rows of each running job 'unknown' (src/messages/dispatch.ts).
     parallel: opts.parallel ?? 32,
   };
   // The heartbeat row exists before the first claim, so no sweeper can take our rows for orphans.
