@@ -1,6 +1,6 @@
 import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';
 import { startTwilioStandin, TwilioStandin } from './helpers/twilio-standin';
-import { createThreadedChannels } from '../src/channels/threaded';
+import { createThreadedChannels, SENDER_LOST } from '../src/channels/threaded';
 import { ChannelError } from '../src/channels/types';
 
 /** The dispatch worker's channels: provider calls in a sender thread, same contract as the direct ones. */
@@ -10,7 +10,7 @@ describe('threaded channels', () => {
   const sid = 'AC00000000000000000000000000000000';
   beforeAll(async () => {
     peer = await startSmtpPeer({ rejectRecipients: /^gone@/ });
-    standin = await startTwilioStandin({ errorFor: { '+15005550002': { code: 21610, status: 400 } } });
+    standin = await startTwilioStandin({ errorFor: { '+15005550002': { code: 21610, status: 400 } }, holdFor: ['+15005550009'] });
   });
   afterAll(async () => {
     await peer.close();
@@ -53,6 +53,18 @@ describe('threaded channels', () => {
     expect(standin.count()).toBe(before + 40);
     ids.forEach((r, i) => expect(standin.messages.find((m) => m.sid === r.providerId)).toMatchObject({ To: `+1512555${String(1000 + i)}`, Body: `Hi ${i}` }));
     expect(await refused).toMatchObject({ permanent: true, code: '21610' });
+  });
+
+  test('when the thread dies during a provider call, then that send fails as SENDER_LOST (never retried) and the next send starts a new thread', async () => {
+    const ch = channels();
+    const stuck = ch.sms.send({ messageId: '701', to: '+15005550009', from: '+15125550199', body: 'x' }).catch((e: unknown) => e);
+    for (let i = 0; i < 100 && !standin.held.includes('+15005550009'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(standin.held).toContain('+15005550009');
+    await ch.terminate();
+    expect(await stuck).toMatchObject({ permanent: true, code: SENDER_LOST });
+    const after = await ch.sms.send({ messageId: '702', to: '+15125550177', from: '+15125550199', body: 'again' });
+    await ch.sms.close();
+    expect(standin.messages.find((m) => m.sid === after.providerId)).toMatchObject({ To: '+15125550177', Body: 'again' });
   });
 
   test('when the channels are closed, then a later send is refused as retryable and nothing is sent', async () => {

@@ -16,6 +16,8 @@ export interface TwilioStandin {
   messages: StandinMessage[];
   /** Requests answered with an error (errorFor), in order. */
   refused: Array<{ To: string; code: number }>;
+  /** Requests to a holdFor recipient: received, never answered. */
+  held: string[];
   count(): number;
   waitFor(n: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -24,6 +26,8 @@ export interface TwilioStandin {
 export interface TwilioStandinOptions {
   /** Per recipient (To, E.164): answer with this Twilio error instead of accepting. */
   errorFor?: Record<string, { code: number; status: number }>;
+  /** Recipients whose requests are read and never answered (a provider call in flight, for ever). */
+  holdFor?: string[];
   /** Keep message bodies (default true); a benchmark may pass false. */
   keep?: boolean;
 }
@@ -52,6 +56,7 @@ function json(res: ServerResponse, status: number, body: unknown) {
 export async function startTwilioStandin(opts: TwilioStandinOptions = {}): Promise<TwilioStandin> {
   const messages: StandinMessage[] = [];
   const refused: Array<{ To: string; code: number }> = [];
+  const held: string[] = [];
   const waiters = new Set<() => void>();
   let counter = 0;
 
@@ -68,6 +73,7 @@ export async function startTwilioStandin(opts: TwilioStandinOptions = {}): Promi
       const From = form.get('From') ?? '';
       const Body = form.get('Body') ?? '';
       if (!To) return json(res, 400, { code: 21604, message: "A 'To' phone number is required.", status: 400 });
+      if (opts.holdFor?.includes(To)) return void held.push(To);
       const err = opts.errorFor?.[To];
       if (err) {
         refused.push({ To, code: err.code });
@@ -109,6 +115,7 @@ export async function startTwilioStandin(opts: TwilioStandinOptions = {}): Promi
     url: `http://127.0.0.1:${port}`,
     messages,
     refused,
+    held,
     count: () => messages.length,
     waitFor(n, timeoutMs = 10000) {
       if (messages.length >= n) return Promise.resolve();
