@@ -2,7 +2,7 @@ import type { Db } from '../db';
 import { bindings } from '../db';
 import type { PurchaseInput } from './schema';
 import { pgArray } from './pg-array';
-import { itemArrays, STATS_ADD } from './statements';
+import { itemArrays, statsAdd } from './statements';
 import { retryAborted } from '../tx';
 
 const DAY = 86400000;
@@ -60,15 +60,15 @@ export async function ingestKnown(db: Db, workspaceId: string, rows: KnownRow[],
        SELECT s.customer_id, s.category_spend FROM (SELECT customer_id FROM agg ORDER BY customer_id) a
        CROSS JOIN LATERAL (SELECT customer_id, category_spend FROM customer_stats WHERE customer_id = a.customer_id FOR UPDATE) s
      ), merged AS (
-       SELECT l.customer_id, m.map, (SELECT key FROM jsonb_each_text(m.map) ORDER BY value::numeric DESC, key COLLATE "C" LIMIT 1) AS top
+       SELECT l.customer_id, m.map AS cats, (SELECT key FROM jsonb_each_text(m.map) ORDER BY value::numeric DESC, key COLLATE "C" LIMIT 1) AS top
        FROM locked l CROSS JOIN LATERAL (
          SELECT l.category_spend || jsonb_object_agg(c.cat, coalesce((l.category_spend->>c.cat)::numeric, 0) + c.amt) AS map
          FROM cats c WHERE c.customer_id = l.customer_id
        ) m
      ), upd AS (
-       UPDATE customer_stats s SET ${STATS_ADD}
-       FROM (SELECT agg.*, merged.map AS cats, merged.top FROM agg JOIN locked USING (customer_id) LEFT JOIN merged USING (customer_id)) v
-       WHERE s.customer_id = v.customer_id
+       UPDATE customer_stats s SET ${statsAdd('agg', 'merged')}
+       FROM agg JOIN locked USING (customer_id) LEFT JOIN merged USING (customer_id)
+       WHERE s.customer_id = agg.customer_id
      )
      SELECT id, order_id, customer_id, occurred_at, NULL AS x FROM ins
      UNION ALL SELECT NULL, NULL, NULL, NULL, x FROM cust`,

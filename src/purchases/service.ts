@@ -5,7 +5,7 @@ import { normalizeRef, NormalRef, resolveCustomers } from '../customers/identity
 import { withRetry } from '../tx';
 import type { PurchaseInput } from './schema';
 import { byBigintId, pgArray } from './pg-array';
-import { itemArrays, STATS_ADD } from './statements';
+import { itemArrays, statsAdd } from './statements';
 
 const DAY = 86400000;
 
@@ -155,7 +155,7 @@ async function addToStats(trx: Knex.Transaction, list: Array<{ row: Row; custome
   const a = ids.map((id) => per.get(id)!);
   const cents = (c: number) => (c / 100).toFixed(2);
   await trx.raw(
-    `UPDATE customer_stats s SET ${STATS_ADD}
+    `UPDATE customer_stats s SET ${statsAdd('v', 'v')}
      FROM unnest(?::bigint[], ?::int[], ?::numeric[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::numeric[], ?::jsonb[], ?::text[])
        AS v(customer_id, n, spent, first_at, last_at, n90, spent90, cats, top)
      WHERE s.customer_id = v.customer_id`,

@@ -23,18 +23,19 @@ export function itemArrays(rows: ReadonlyArray<PurchaseInput>): string[] {
 }
 
 /**
- * The incremental stats rule: `UPDATE customer_stats s SET ${STATS_ADD} FROM <v> WHERE
- * s.customer_id = v.customer_id`, where v has, per customer, what its new purchases add:
- * n, spent, first_at, last_at, n90, spent90, and the merged category map `cats` with its arg-max
- * `top` (both null when the purchases had no category). One binding: updated_at.
+ * The incremental stats rule, as the SET list of `UPDATE customer_stats s`: `a` names the row
+ * with what a customer's new purchases add (n, spent, first_at, last_at, n90, spent90), `m` the
+ * row with their merged category map `cats` and its arg-max `top` (null when they had no
+ * category; a LEFT JOIN). The two are separate so that each statement keeps the join it was
+ * planned and measured with. One binding: updated_at.
  */
-export const STATS_ADD = `
-  purchase_count = s.purchase_count + v.n,
-  total_spent = s.total_spent + v.spent,
-  first_purchase_at = LEAST(s.first_purchase_at, v.first_at),
-  last_purchase_at = GREATEST(s.last_purchase_at, v.last_at),
-  purchases_90d = s.purchases_90d + v.n90,
-  spent_90d = s.spent_90d + v.spent90,
-  category_spend = coalesce(v.cats, s.category_spend),
-  top_category = CASE WHEN v.cats IS NULL THEN s.top_category ELSE v.top END,
+export const statsAdd = (a: string, m: string) => `
+  purchase_count = s.purchase_count + ${a}.n,
+  total_spent = s.total_spent + ${a}.spent,
+  first_purchase_at = LEAST(s.first_purchase_at, ${a}.first_at),
+  last_purchase_at = GREATEST(s.last_purchase_at, ${a}.last_at),
+  purchases_90d = s.purchases_90d + ${a}.n90,
+  spent_90d = s.spent_90d + ${a}.spent90,
+  category_spend = coalesce(${m}.cats, s.category_spend),
+  top_category = CASE WHEN ${m}.cats IS NULL THEN s.top_category ELSE ${m}.top END,
   updated_at = ?`;
