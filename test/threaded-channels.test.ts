@@ -67,6 +67,19 @@ describe('threaded channels', () => {
     expect(standin.messages.find((m) => m.sid === after.providerId)).toMatchObject({ To: '+15125550177', Body: 'again' });
   });
 
+  test('when the channels are warmed, then the thread runs with its provider libraries loaded before any send, and sends go through it', async () => {
+    const { readdirSync } = await import('node:fs');
+    const threads = () => readdirSync('/proc/self/task').length;
+    const ch = channels();
+    const before = threads();
+    await ch.warm();
+    expect(threads()).toBeGreaterThan(before);
+    const sent = await ch.sms.send({ messageId: '801', to: '+15125550188', from: '+15125550199', body: 'warm' });
+    await ch.sms.close();
+    expect(threads()).toBe(before);
+    expect(standin.messages.find((m) => m.sid === sent.providerId)).toMatchObject({ To: '+15125550188', Body: 'warm' });
+  });
+
   test('when the channels are closed, then a later send is refused as retryable and nothing is sent', async () => {
     const ch = channels();
     await ch.email.send(email('bob@example.com', '505'));

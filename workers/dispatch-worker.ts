@@ -3,7 +3,7 @@ import type { Worker } from 'bullmq';
 import type { Deps } from '../src/app';
 import { ClosableWorker } from './closable-worker';
 import { dkimFromConfig, SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
-import { createThreadedChannels } from '../src/channels/threaded';
+import { createThreadedChannels, ThreadedChannels } from '../src/channels/threaded';
 import { Channels, dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
 import { heartbeat, removeWorker } from '../src/messages/repo';
@@ -21,7 +21,7 @@ export interface DispatchWorkerOptions {
 }
 
 /** The providers from config (SMTP_URL, TWILIO_*), their calls in a sender thread (src/channels/threaded.ts). */
-export function channelsFromConfig(config: Deps['config']): Channels {
+export function channelsFromConfig(config: Deps['config']): ThreadedChannels {
   return createThreadedChannels({
     smtp: { url: config.SMTP_URL, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, dkim: dkimFromConfig(config) },
     twilio: { accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: config.TWILIO_API_URL },
@@ -34,7 +34,14 @@ export function channelsFromConfig(config: Deps['config']): Channels {
  */
 export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOptions = {}): Promise<Worker> {
   const workerId = randomUUID();
-  const channels = opts.channels ?? channelsFromConfig(deps.config);
+  let channels = opts.channels;
+  if (!channels) {
+    const own = channelsFromConfig(deps.config);
+    // Loading nodemailer and twilio in the thread takes a few hundred ms of CPU: do it at boot,
+    // not in front of a campaign's first sends.
+    void own.warm();
+    channels = own;
+  }
   const ctx: DispatchContext = {
     db: deps.db,
     clock: deps.clock,

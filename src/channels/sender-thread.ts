@@ -20,12 +20,15 @@ export type SenderRequest = { batch: SenderCall[] } | { close: true };
 export type SenderReply =
   | { id: number; ok: true; providerId: string }
   | { id: number; ok: false; error: { message: string; permanent: boolean; suppress: boolean; code?: string } }
-  | { closed: true };
+  | { closed: true }
+  | { ready: true };
 
 if (parentPort) {
   const port = parentPort;
   const spec = workerData as SenderSpec;
   const channels = { email: createSmtpChannel(spec.smtp), sms: createTwilioChannel(spec.twilio) };
+  // The provider libraries are loaded: the main thread's warm() resolves on this.
+  port.postMessage({ ready: true } satisfies SenderReply);
   // Replies of one turn of this thread's event loop go back in one message (see threaded.ts).
   let replies: SenderReply[] = [];
   const flush = () => {

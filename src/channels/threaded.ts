@@ -19,7 +19,15 @@ type SenderCall = { id: number; kind: 'email' | 'sms'; message: OutgoingEmail | 
  * the sends it held fail with SENDER_LOST (dispatch marks them 'unknown', never resent) and the
  * next send starts a new thread.
  */
-export function createThreadedChannels(spec: SenderSpec): { email: Channel<OutgoingEmail>; sms: Channel<OutgoingSms>; terminate(): Promise<void> } {
+export interface ThreadedChannels {
+  email: Channel<OutgoingEmail>;
+  sms: Channel<OutgoingSms>;
+  /** Starts the thread now, so the first sends do not wait for it to load the provider libraries; resolves once they are loaded. */
+  warm(): Promise<void>;
+  terminate(): Promise<void>;
+}
+
+export function createThreadedChannels(spec: SenderSpec): ThreadedChannels {
   const file = join(__dirname, `sender-thread${extname(__filename)}`);
   // Run from TypeScript sources (tests, benches), the thread needs the same on-the-fly compiler.
   const execArgv = extname(__filename) === '.ts' ? ['-r', '@swc-node/register'] : [];
@@ -27,6 +35,7 @@ export function createThreadedChannels(spec: SenderSpec): { email: Channel<Outgo
   let waiting = new Map<number, Waiter>();
   let nextId = 1;
   let closing: Promise<void> | null = null;
+  let ready: Promise<void> = Promise.resolve();
 
   // Requests made in one turn of the event loop cross to the thread in one postMessage, and the
   // thread answers the same way (sender-thread.ts): a cross-thread wake-up and message costs more
@@ -37,9 +46,12 @@ export function createThreadedChannels(spec: SenderSpec): { email: Channel<Outgo
     const t = new Worker(file, { workerData: spec, execArgv });
     const held = new Map<number, Waiter>();
     waiting = held;
+    let loaded = () => {};
+    ready = new Promise<void>((r) => (loaded = r));
     t.on('message', (replies: SenderReply[] | SenderReply) => {
       for (const r of Array.isArray(replies) ? replies : [replies]) {
-        if ('closed' in r) continue;
+        if ('ready' in r) loaded();
+        if ('closed' in r || 'ready' in r) continue;
         const w = held.get(r.id);
         if (!w) continue;
         held.delete(r.id);
@@ -60,7 +72,10 @@ export function createThreadedChannels(spec: SenderSpec): { email: Channel<Outgo
       held.clear();
     };
     t.on('error', (err) => lost(err.message));
-    t.on('exit', (code) => lost(`exit ${code}`));
+    t.on('exit', (code) => {
+      loaded();
+      lost(`exit ${code}`);
+    });
     // An idle sender thread does not keep the process alive.
     t.unref();
     return t;
@@ -100,5 +115,9 @@ export function createThreadedChannels(spec: SenderSpec): { email: Channel<Outgo
   const terminate = async () => {
     await thread?.terminate();
   };
-  return { email: { send: (m) => call('email', m), close }, sms: { send: (m) => call('sms', m), close }, terminate };
+  const warm = () => {
+    if (!closing) thread ??= start();
+    return ready;
+  };
+  return { email: { send: (m) => call('email', m), close }, sms: { send: (m) => call('sms', m), close }, warm, terminate };
 }
