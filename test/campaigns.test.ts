@@ -182,6 +182,33 @@ describe('campaigns', () => {
     for (const c of held) expect(bucket(id, String(c), 'holdout') * 100).toBeLessThan(25);
   });
 
+  test('when an SMS request went out and its answer never came, then the message is unknown and a second dispatch does not resend it', async () => {
+    const { createTwilioChannel } = await import('../src/channels/twilio');
+    const slow = await startTwilioStandin({ holdFor: ['+14155554001'] });
+    const ctx = await dispatchContext();
+    const sms = createTwilioChannel({ accountSid: server.deps.config.TWILIO_ACCOUNT_SID, authToken: server.deps.config.TWILIO_AUTH_TOKEN, apiUrl: slow.url, timeoutMs: 300 });
+    const lossy = { ...ctx, channels: { email: ctx.channels.email, sms } };
+    try {
+      const ws = await shop();
+      await customer(ws.api, 'held', { phone: '+14155554001', city: 'Lodi' });
+      await customer(ws.api, 'fine', { phone: '+14155554002', city: 'Lodi' });
+      const seg = await segment(ws.api, 'lodi', { field: 'city', op: 'eq', value: 'Lodi' });
+      const id = (await ws.api.post('/v1/campaigns', { name: 'Lost', channel: 'sms', templateId: await template(ws.api, 'sms'), segmentIds: [seg] })).body.id;
+      await ws.api.post(`/v1/campaigns/${id}/send`);
+      await run(id, lossy);
+      const status = async () => Object.fromEntries((await server.deps.db('messages').where({ campaign_id: id }).select('address', 'status')).map((r) => [r.address, r.status]));
+      expect(await status()).toEqual({ '+14155554001': 'unknown', '+14155554002': 'sent' });
+      const all = (await server.deps.db('messages').where({ campaign_id: id }).pluck('id')).map(String);
+      await dispatchBatch(lossy, all);
+      expect(await status()).toEqual({ '+14155554001': 'unknown', '+14155554002': 'sent' });
+      expect(slow.held).toEqual(['+14155554001']);
+      expect(slow.messages.map((m) => m.To)).toEqual(['+14155554002']);
+    } finally {
+      await sms.close();
+      await slow.close();
+    }
+  });
+
   test('when an SMS body has {{ unsubscribeUrl }}, then each SMS carries its own message\'s signed link', async () => {
     const ws = await shop();
     for (let i = 0; i < 3; i++) await customer(ws.api, `u${i}`, { phone: `+1415555${String(3000 + i)}`, city: 'Tulsa' });

@@ -3,7 +3,7 @@ import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';
 import { startTwilioStandin, TwilioStandin } from './helpers/twilio-standin';
 import { createSmtpChannel } from '../src/channels/smtp';
 import { createTwilioChannel } from '../src/channels/twilio';
-import { ChannelError, OutgoingEmail } from '../src/channels/types';
+import { ANSWER_LOST, ChannelError, OutgoingEmail } from '../src/channels/types';
 
 const email = (over: Partial<OutgoingEmail> = {}): OutgoingEmail => ({
   messageId: '101',
@@ -134,6 +134,27 @@ describe('Twilio channel', () => {
     await bad.close();
     expect(err).toBeInstanceOf(ChannelError);
     expect(err).toMatchObject({ permanent: true, suppress: false });
+  });
+
+  test('when the request was sent and no answer comes in time, then the error says it may have left (ANSWER_LOST, never retried)', async () => {
+    const slow = await startTwilioStandin({ holdFor: ['+15005550009'] });
+    const ch = createTwilioChannel({ ...opts(), apiUrl: slow.url, timeoutMs: 300 });
+    const err = await rejection(ch.send({ messageId: '11', to: '+15005550009', from: '+15125550199', body: 'x' }));
+    await ch.close();
+    await slow.close();
+    expect(slow.held).toEqual(['+15005550009']);
+    expect(err).toMatchObject({ permanent: true, suppress: false, code: ANSWER_LOST });
+  });
+
+  test('when the server cuts the connection after reading the request, then ANSWER_LOST, not a retryable error', async () => {
+    const { createServer } = await import('node:http');
+    const cutter = createServer((req) => req.on('data', () => undefined).on('end', () => req.socket.destroy()));
+    await new Promise<void>((r) => cutter.listen(0, '127.0.0.1', () => r()));
+    const ch = createTwilioChannel({ ...opts(), apiUrl: `http://127.0.0.1:${(cutter.address() as { port: number }).port}` });
+    const err = await rejection(ch.send({ messageId: '12', to: '+15125550100', from: '+15125550199', body: 'x' }));
+    await ch.close();
+    await new Promise((r) => cutter.close(r));
+    expect(err).toMatchObject({ permanent: true, code: ANSWER_LOST });
   });
 
   test('when nothing listens at TWILIO_API_URL, then a transient network error', async () => {

@@ -27,6 +27,13 @@ export interface Channel<M> {
 }
 
 /**
+ * Code of a ChannelError whose request reached the provider's side (it was written) and whose
+ * answer was lost (timeout, connection cut): the message may have left, so it is marked
+ * 'unknown' and never resent.
+ */
+export const ANSWER_LOST = 'EANSWERLOST';
+
+/**
  * A provider's refusal, classified once here so that dispatch never parses provider errors:
  * `permanent` means a retry cannot help (fail the message), `suppress` means the address itself
  * is bad or opted out (add it to the suppression list). `code` is the provider's own code.

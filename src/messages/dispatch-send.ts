@@ -1,5 +1,5 @@
 import { SENDER_LOST } from '../channels/threaded';
-import { ChannelError } from '../channels/types';
+import { ANSWER_LOST, ChannelError } from '../channels/types';
 import { publicLinks } from '../public/tokens';
 import { suppress } from '../suppressions/repo';
 import { loadTemplate, renderMessage, RenderContext, TemplateRow } from '../templates/render';
@@ -72,9 +72,10 @@ export async function record(ctx: DispatchContext, outcomes: Outcome[]): Promise
   const now = ctx.clock.now();
   const ok = outcomes.filter((o): o is Outcome & { ok: true } => o.ok);
   const failedCalls = outcomes.filter((o): o is Outcome & { ok: false } => !o.ok);
-  // A call whose answer was lost with the sender thread may have reached the provider: 'unknown'.
-  const lost = failedCalls.filter((o) => o.error.code === SENDER_LOST);
-  const bad = failedCalls.filter((o) => o.error.code !== SENDER_LOST);
+  // A call whose answer was lost (with the sender thread, or on the wire after it was written) may have reached the provider: 'unknown'.
+  const isLost = (o: Outcome & { ok: false }) => o.error.code === SENDER_LOST || o.error.code === ANSWER_LOST;
+  const lost = failedCalls.filter(isLost);
+  const bad = failedCalls.filter((o) => !isLost(o));
   const permanent = bad.filter((o) => o.error.permanent || o.attempts >= MAX_ATTEMPTS);
   const transient = bad.filter((o) => !permanent.includes(o));
   const sentItems = ok.map((o) => ({ id: o.id, channel: o.channel, providerId: o.providerId }));
