@@ -17,7 +17,7 @@ export { MAX_ATTEMPTS } from './dispatch-send';
  * Message ids per dispatch job. A job claims them a chunk at a time as its sends go out, so a
  * bigger job puts no more rows at risk in a crash, and costs fewer Redis round trips a message.
  */
-export const DISPATCH_BATCH = 256;
+export const DISPATCH_BATCH = 1024;
 
 /** Enqueues dispatch jobs for these message ids (ids only in Redis); `at` delays them. */
 export async function requestDispatch(queues: Queues, messageIds: string[], at?: Date): Promise<void> {
