@@ -110,6 +110,12 @@ export const bench: Bench = {
       // Warm-up (JIT, pool, plan cache), not measured.
       const load = { base, key: apiKey, customers: s.customers };
       await runLoad({ ...load, phase: 'warm', requests: 200, connections: 4 });
+      // Postgres's autovacuum would ANALYZE these tables as they grow; it is off on the machine this
+      // bench was written on, and without statistics (and with plans cached while the tables were
+      // empty) the planner looked customers up by the wrong index and scanned customer_stats in
+      // some runs. So the bench analyzes where autovacuum would have: here and after the batch phase.
+      const analyze = () => db.raw('ANALYZE customers, customer_stats, purchases, purchase_items');
+      await analyze();
 
       ctx.log(`batch: ${s.batchRequests} requests x 1000 purchases, 4 clients (load generator: ${process.env.BENCH_LOADGEN === 'inprocess' ? 'in process' : 'child process'})`);
       const meter = cpuMeter(db, new URL(BENCH_DB).pathname.slice(1));
@@ -117,14 +123,19 @@ export const bench: Bench = {
       await db.raw('CHECKPOINT');
       let stop = await meter();
       const batch = await runLoad({ ...load, phase: 'batch', requests: s.batchRequests, connections: 4 });
+      // Backends report their buffer counters at most once a second.
+      await new Promise((r) => setTimeout(r, 1500));
       const batchCpu = await stop();
       const batchRate = (s.batchRequests * 1000) / batch.seconds;
 
       ctx.log(`single: ${s.singleRequests} requests, 32 connections`);
+      await analyze();
       await db.raw('CHECKPOINT');
       stop = await meter();
       const single = await runLoad({ ...load, phase: 'single', requests: s.singleRequests, connections: 32 });
+      await new Promise((r) => setTimeout(r, 1500));
       const singleCpu = await stop();
+      for (const r of singleCpu.byRelation.slice(0, 12)) ctx.log(`  single io ${r.name}: read ${(r.read / s.singleRequests).toFixed(2)}, hit ${(r.hit / s.singleRequests).toFixed(1)} pages/request`);
       const singleRate = s.singleRequests / single.seconds;
       const batchGen: Gen[] = [];
       for (let i = 0; i < s.batchRequests * 1000; i++) batchGen.push(makePurchase('b', i, s.customers));
@@ -157,6 +168,12 @@ export const bench: Bench = {
         { name: 'single SQL statements per request', value: singleCpu.statements / s.singleRequests, unit: 'statements' },
         { name: 'single load generator CPU per request', value: single.loadCpuMs / s.singleRequests, unit: 'ms' },
         { name: 'single WAL per request (whole server)', value: singleCpu.walBytes / 1024 / s.singleRequests, unit: 'KiB' },
+        // Shared-buffer misses and backend writes: whether the phase ran out of shared_buffers.
+        { name: 'single buffer misses per request', value: singleCpu.blocksRead / s.singleRequests, unit: 'pages' },
+        { name: 'single buffer hits per request', value: singleCpu.blocksHit / s.singleRequests, unit: 'pages' },
+        { name: 'single backend buffer writes per request (whole server)', value: singleCpu.backendWrites / s.singleRequests, unit: 'pages' },
+        { name: 'batch buffer misses per request', value: batchCpu.blocksRead / s.batchRequests, unit: 'pages' },
+        { name: 'batch backend buffer writes per request (whole server)', value: batchCpu.backendWrites / s.batchRequests, unit: 'pages' },
       ];
       return metrics;
     } finally {
