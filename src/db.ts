@@ -50,6 +50,18 @@ export async function migrateRollbackAll(db: Db): Promise<void> {
   await db.migrate.rollback({ migrationSource }, true);
 }
 
+/**
+ * Autovacuum keeps the planner's statistics current as hark's tables grow. Without it (it can be
+ * switched off server-wide), plans made while a table was empty stay cached: in the ingest bench,
+ * customers were then looked up by the wrong index and customer_stats scanned whole. hark does not
+ * take over autovacuum's job; it says so at boot.
+ */
+export async function autovacuumWarning(db: Db): Promise<string | null> {
+  const { rows } = await db.raw('SHOW autovacuum');
+  if ((rows as Array<{ autovacuum: string }>)[0]?.autovacuum === 'on') return null;
+  return "Postgres has autovacuum off: table statistics go stale as hark's tables grow, and query plans with them; turn it on, or run ANALYZE on a schedule";
+}
+
 /** Money is numeric in Postgres and a decimal number in the API. */
 export const toMoney = (v: string | number | null | undefined): number | null =>
   v === null || v === undefined ? null : Math.round(Number(v) * 100) / 100;

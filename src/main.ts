@@ -5,7 +5,7 @@ import type { Worker } from 'bullmq';
 import type { Deps } from './app';
 import { systemClock } from './clock';
 import { Config, ConfigError, loadConfig } from './config';
-import { createDb, ensureDatabase, migrateLatest } from './db';
+import { autovacuumWarning, createDb, ensureDatabase, migrateLatest } from './db';
 import { createLogger } from './logger';
 import express from 'express';
 import { createMetrics, metricsMiddleware } from './ops/metrics';
@@ -56,6 +56,8 @@ export async function start(config: Config) {
     await ensureDatabase(config.DATABASE_URL);
     const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
     await migrateLatest(db);
+    const stale = await autovacuumWarning(db);
+    if (stale) logger.warn(stale);
     const redis = createRedis(config.REDIS_URL);
     const d: Deps = { config, db, redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger, metrics: createMetrics() };
     deps = d;

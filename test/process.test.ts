@@ -129,6 +129,10 @@ describe('ROLE=all on a fresh machine', () => {
     expect(rows[0].n).toBe(4);
     // Logs are structured JSON lines.
     expect(JSON.parse(p.out.stdout.split('\n').find((l) => l.includes('hark listening'))!)).toMatchObject({ port, role: 'all' });
+    // A server with autovacuum off gets one warning at boot; one with it on, none.
+    const autovacuum = (await adminQuery('SHOW autovacuum')).rows[0].autovacuum;
+    const warned = p.out.stdout.split('\n').filter((l) => l.includes('autovacuum off'));
+    expect(warned.map((l) => JSON.parse(l).level)).toEqual(autovacuum === 'on' ? [] : [40]);
 
     const sent = Date.now();
     p.child.kill('SIGTERM');
