@@ -115,7 +115,15 @@ export const bench: Bench = {
       };
 
       // 3. Email baseline (the SMS one runs after the SMS end to end, below).
-      const bareEmail = PHASES.has('email') ? (await baselineOf('email', nEmail)).rate : undefined;
+      let bareEmail: number | undefined;
+      if (PHASES.has('email')) {
+        const b0 = benchCpuMs();
+        const bare = await baselineOf('email', nEmail);
+        bareEmail = bare.rate;
+        // As for SMS below: the peer's CPU here also covers the child's start and pre-render.
+        ctx.log(`email baseline: CPU ms/msg client ${(bare.cpuMs / nEmail).toFixed(3)}, bench process (peer) ${((benchCpuMs() - b0) / nEmail).toFixed(3)}`);
+        metrics.push({ name: 'email: baseline CPU per message (client + peer)', value: (bare.cpuMs + benchCpuMs() - b0) / nEmail, unit: 'ms' });
+      }
 
       // 4. End to end: the production worker process (`node dist/src/main.js`, ROLE=worker, every
       // worker of that role) takes the campaign from the send request (fan-out included) to the

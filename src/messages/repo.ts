@@ -32,14 +32,18 @@ const MESSAGE_FIELDS = ['id', 'workspace_id', 'campaign_id', 'automation_id', 'c
  * not-yet-due row is simply not returned. The claim is what makes a send happen at most once.
  * The same statement reads what the send needs (customer, stats, whether the address is
  * suppressed: same normalisation as fanout-sql.ts), so a chunk costs one round trip.
+ * The ids come in as a joined unnest, not `id = ANY(...)`: that form was planned as a bitmap AND
+ * with the partial index of queued rows, which reads every queued row's entry (a whole campaign's,
+ * 6 of the 7 ms of a 32-row claim in the email bench); the join probes the primary key per id.
  */
 export async function claimForSend(db: Conn, ids: string[], workerId: string, now: Date): Promise<ClaimedForSend[]> {
   if (!ids.length) return [];
   const { rows } = await db.raw(
     `WITH m AS (
        UPDATE messages SET status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1
-        WHERE id = ANY(?::bigint[]) AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)
-        RETURNING ${MESSAGE_FIELDS.join(', ')})
+         FROM unnest(?::bigint[]) AS t(id)
+        WHERE messages.id = t.id AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)
+        RETURNING ${MESSAGE_FIELDS.map((f) => `messages.${f}`).join(', ')})
      SELECT ${MESSAGE_FIELDS.map((f) => `m.${f} AS m_${f}`).join(', ')},
             EXISTS (SELECT 1 FROM suppressions x
                      WHERE x.workspace_id = m.workspace_id AND x.channel = m.channel
