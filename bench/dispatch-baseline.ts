@@ -12,15 +12,10 @@
  * Run by bench/dispatch.ts (runBaseline); prints one JSON line {"rate": messages per second}.
  */
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import twilio from 'twilio';
-import type RequestClient from 'twilio/lib/base/RequestClient';
 import { SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
-import { classifyTwilioError, createTwilioChannel } from '../src/channels/twilio';
-import { TWILIO_API } from '../src/channels/twilio-http';
-import type { Channel, OutgoingSms } from '../src/channels/types';
+import { createTwilioChannel } from '../src/channels/twilio';
 import { loadConfig } from '../src/config';
 import { createDb, Db } from '../src/db';
 import { publicLinks } from '../src/public/tokens';
@@ -81,37 +76,6 @@ async function preRender(db: Db, config: ReturnType<typeof loadConfig>, job: Bas
   return out;
 }
 
-/** The library's default client (axios, keep-alive agent of 32 sockets), with the API base rewritten to the stand-in. */
-class StockRebasedClient extends twilio.RequestClient {
-  constructor(private readonly base: string) {
-    super({ keepAlive: true, maxSockets: 32, maxTotalSockets: 32 });
-    // The library sets its keep-alive agent for https only; the stand-in speaks http.
-    (this as unknown as { axios: { defaults: { httpAgent?: http.Agent } } }).axios.defaults.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-  }
-
-  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    return super.request<TData>(opts.uri.startsWith(TWILIO_API) ? { ...opts, uri: this.base + opts.uri.slice(TWILIO_API.length) } : opts);
-  }
-}
-
-function stockTwilioChannel(accountSid: string, authToken: string, apiUrl: string): Channel<OutgoingSms> {
-  const httpClient = new StockRebasedClient(apiUrl.replace(/\/+$/, ''));
-  const client = twilio(accountSid, authToken, { httpClient });
-  return {
-    async send(m) {
-      try {
-        const res = await client.messages.create({ to: m.to, from: m.from, body: m.body, ...(m.statusCallback ? { statusCallback: m.statusCallback } : {}) });
-        return { providerId: res.sid };
-      } catch (err) {
-        throw classifyTwilioError(err);
-      }
-    },
-    async close() {
-      (httpClient as unknown as { axios: { defaults: { httpAgent?: http.Agent } } }).axios.defaults.httpAgent?.destroy();
-    },
-  };
-}
-
 /** BENCH_SMS_BASELINE_IN_FLIGHT overrides it, to compare. */
 const SMS_IN_FLIGHT = Number(process.env.BENCH_SMS_BASELINE_IN_FLIGHT ?? 32);
 
@@ -147,9 +111,7 @@ async function main(job: BaselineJob): Promise<BaselineResult> {
     return { rate, cpuMs: cpu };
   }
   // Only the library and a base-URL rewrite: no rendering, rules or bookkeeping.
-  const ch = job.transport === 'hark'
-    ? createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: job.twilioUrl })
-    : stockTwilioChannel(config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN, job.twilioUrl);
+  const ch = createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: job.twilioUrl, httpClient: job.transport === 'hark' ? 'hark' : 'library' });
   const statusCallback = `${config.PUBLIC_URL.replace(/\/+$/, '')}/webhooks/twilio/status`;
   const c0 = cpuMs();
   const t0 = process.hrtime.bigint();

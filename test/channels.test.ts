@@ -3,6 +3,7 @@ import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';
 import { startTwilioStandin, TwilioStandin } from './helpers/twilio-standin';
 import { createSmtpChannel } from '../src/channels/smtp';
 import { createTwilioChannel } from '../src/channels/twilio';
+import { twilioHttpClientKind } from '../src/channels/twilio-http';
 import { ANSWER_LOST, ChannelError, OutgoingEmail } from '../src/channels/types';
 
 const email = (over: Partial<OutgoingEmail> = {}): OutgoingEmail => ({
@@ -134,6 +135,23 @@ describe('Twilio channel', () => {
     await bad.close();
     expect(err).toBeInstanceOf(ChannelError);
     expect(err).toMatchObject({ permanent: true, suppress: false });
+  });
+
+  test("when the library's own client carries the requests (a proxy or CA bundle is configured), then sends and refusals behave the same", async () => {
+    const ch = createTwilioChannel({ ...opts(), httpClient: 'library' });
+    const res = await ch.send({ messageId: '13', to: '+15125550101', from: '+15125550199', body: 'Hi via axios', statusCallback: 'https://hark.example/webhooks/twilio/status' });
+    const err = await rejection(ch.send({ messageId: '14', to: '+15005550002', from: '+15125550199', body: 'x' }));
+    await ch.close();
+    expect(standin.messages.find((m) => m.sid === res.providerId)).toMatchObject({ To: '+15125550101', Body: 'Hi via axios', StatusCallback: 'https://hark.example/webhooks/twilio/status' });
+    expect(err).toMatchObject({ permanent: true, suppress: true, code: '21610' });
+  });
+
+  test.each([
+    [{}, 'hark'],
+    [{ HTTP_PROXY: 'http://proxy.internal:3128' }, 'library'],
+    [{ TWILIO_CA_BUNDLE: '/etc/ssl/twilio.pem' }, 'library'],
+  ])('when the environment is %o, then the %s client carries the requests', (env, kind) => {
+    expect(twilioHttpClientKind(env)).toBe(kind);
   });
 
   test('when the request was sent and no answer comes in time, then the error says it may have left (ANSWER_LOST, never retried)', async () => {

@@ -8,6 +8,38 @@ import { ANSWER_LOST } from './types';
 export const TWILIO_API = 'https://api.twilio.com';
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+/**
+ * The library's own client (axios) with only the API base rewritten to TWILIO_API_URL. hark uses
+ * it where the library's client does what hark's does not: an HTTP_PROXY, or a TWILIO_CA_BUNDLE.
+ * It cannot tell a request that never left from one whose answer was lost: both are retried.
+ */
+export class RebasedLibraryClient extends twilio.RequestClient {
+  private readonly base: string;
+  private readonly httpAgent: http.Agent;
+
+  constructor(apiUrl: string, maxSockets: number, timeoutMs = DEFAULT_TIMEOUT_MS) {
+    super({ keepAlive: true, maxSockets, maxTotalSockets: maxSockets, timeout: timeoutMs });
+    this.base = apiUrl.replace(/\/+$/, '');
+    // The library sets its keep-alive agent for https only; a local stand-in speaks http.
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets });
+    (this as unknown as { axios: { defaults: { httpAgent?: http.Agent } } }).axios.defaults.httpAgent = this.httpAgent;
+  }
+
+  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
+    return super.request<TData>(opts.uri.startsWith(TWILIO_API) ? { ...opts, uri: this.base + opts.uri.slice(TWILIO_API.length) } : opts);
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    (this as unknown as { axios: { defaults: { httpsAgent?: https.Agent } } }).axios.defaults.httpsAgent?.destroy();
+  }
+}
+
+/** Which client carries the library's requests: the library's own where a proxy or a CA bundle is configured for it. */
+export function twilioHttpClientKind(env: NodeJS.ProcessEnv): 'hark' | 'library' {
+  return env.HTTP_PROXY || env.TWILIO_CA_BUNDLE ? 'library' : 'hark';
+}
+
 /** A transport error with a code (ECONNREFUSED, EANSWERLOST...), as classifyTwilioError reads it. */
 class TransportError extends Error {
   constructor(message: string, readonly code: string) {

@@ -1,5 +1,5 @@
 import twilio from 'twilio';
-import { TwilioHttpClient } from './twilio-http';
+import { RebasedLibraryClient, TwilioHttpClient, twilioHttpClientKind } from './twilio-http';
 import { ANSWER_LOST, Channel, ChannelError, OutgoingSms } from './types';
 
 export interface TwilioChannelOptions {
@@ -10,6 +10,12 @@ export interface TwilioChannelOptions {
   maxSockets?: number;
   /** How long a request may wait for its answer (default 30 s); past it the SMS counts as maybe sent (ANSWER_LOST). */
   timeoutMs?: number;
+  /**
+   * What carries the library's HTTP requests: 'hark' (src/channels/twilio-http.ts) or 'library',
+   * its own axios client. Default: hark's, unless HTTP_PROXY or TWILIO_CA_BUNDLE is set, which
+   * only the library's client honours.
+   */
+  httpClient?: 'hark' | 'library';
 }
 
 /**
@@ -37,7 +43,8 @@ export function classifyTwilioError(err: unknown): ChannelError {
 
 /** SMS through the official twilio library behind the Channel interface. */
 export function createTwilioChannel(opts: TwilioChannelOptions): Channel<OutgoingSms> {
-  const httpClient = new TwilioHttpClient(opts.apiUrl, opts.maxSockets ?? 32, opts.timeoutMs);
+  const kind = opts.httpClient ?? twilioHttpClientKind(process.env);
+  const httpClient = kind === 'library' ? new RebasedLibraryClient(opts.apiUrl, opts.maxSockets ?? 32, opts.timeoutMs) : new TwilioHttpClient(opts.apiUrl, opts.maxSockets ?? 32, opts.timeoutMs);
   const client = twilio(opts.accountSid, opts.authToken, { httpClient });
   return {
     async send(m) {
