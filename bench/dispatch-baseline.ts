@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
 import { createTwilioChannel } from '../src/channels/twilio';
+import { ownCpuMs } from './proc';
 import { loadConfig } from '../src/config';
 import { createDb, Db } from '../src/db';
 import { publicLinks } from '../src/public/tokens';
@@ -86,11 +87,6 @@ async function pool<T>(items: T[], parallel: number, fn: (t: T) => Promise<unkno
   }));
 }
 
-const cpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
 async function main(job: BaselineJob): Promise<BaselineResult> {
   const config = loadConfig({ DATABASE_URL: job.dbUrl, SMTP_URL: job.smtpUrl, TWILIO_API_URL: job.twilioUrl, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent' });
   const db = createDb(job.dbUrl, 2);
@@ -99,25 +95,25 @@ async function main(job: BaselineJob): Promise<BaselineResult> {
   if (job.channel === 'email') {
     const u = new URL(job.smtpUrl);
     const transport = nodemailer.createTransport({ host: u.hostname, port: Number(u.port), secure: false, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, maxMessages: 1000 });
-    const c0 = cpuMs();
+    const c0 = ownCpuMs();
     const t0 = process.hrtime.bigint();
     await pool(messages, 64, (m) => {
       const r = m.rendered as RenderedEmail;
       return transport.sendMail({ from: 'shop@example.com', to: m.to, subject: r.subject, html: r.html, text: r.text, headers: r.headers, messageId: `<hark.${m.id}@example.com>` });
     });
     const rate = messages.length / (Number(process.hrtime.bigint() - t0) / 1e9);
-    const cpu = cpuMs() - c0;
+    const cpu = ownCpuMs() - c0;
     transport.close();
     return { rate, cpuMs: cpu };
   }
   // Only the library and a base-URL rewrite: no rendering, rules or bookkeeping.
   const ch = createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: job.twilioUrl, httpClient: job.transport === 'hark' ? 'hark' : 'library' });
   const statusCallback = `${config.PUBLIC_URL.replace(/\/+$/, '')}/webhooks/twilio/status`;
-  const c0 = cpuMs();
+  const c0 = ownCpuMs();
   const t0 = process.hrtime.bigint();
   await pool(messages, SMS_IN_FLIGHT, (m) => ch.send({ messageId: m.id, to: m.to, from: '+15005550006', body: (m.rendered as RenderedSms).text, statusCallback }));
   const rate = messages.length / (Number(process.hrtime.bigint() - t0) / 1e9);
-  const cpu = cpuMs() - c0;
+  const cpu = ownCpuMs() - c0;
   await ch.close();
   return { rate, cpuMs: cpu };
 }

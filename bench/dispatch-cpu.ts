@@ -1,13 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { Db } from '../src/db';
+import { ownCpuMs, procCpuMs } from './proc';
 
-/** Per-process CPU and memory of the dispatch bench's parties, read from Linux /proc. */
-export const benchCpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
+/** CPU of the dispatch bench's parties (worker threads, Postgres backends, this process, Redis). */
 export interface CpuSnapshot {
   workerMain: number;
   workerAll: number;
@@ -25,7 +20,7 @@ export async function cpuSnapshot(db: Db, workerPid: number, quiet = false): Pro
     if (process.env.BENCH_CPU_DETAIL && !quiet) process.stderr.write(`  pg ${r.pid} ${r.backend_type} ${procCpuMs(r.pid)}\n`);
   }
   const redisPid = Number(spawnSync('pgrep', ['-o', '-x', 'redis-server'], { encoding: 'utf8' }).stdout.trim()) || 0;
-  return { workerMain: procCpuMs(workerPid, workerPid), workerAll: procCpuMs(workerPid), pg, bench: benchCpuMs(), redis: redisPid ? procCpuMs(redisPid) : 0 };
+  return { workerMain: procCpuMs(workerPid, workerPid), workerAll: procCpuMs(workerPid), pg, bench: ownCpuMs(), redis: redisPid ? procCpuMs(redisPid) : 0 };
 }
 
 /** Deltas; a backend that appeared in between counts whole, one that ended in between is lost (pools keep theirs). */
@@ -33,24 +28,4 @@ export function cpuSince(a: CpuSnapshot, b: CpuSnapshot) {
   let pg = 0;
   for (const [pid, ms] of b.pg) pg += ms - (a.pg.get(pid) ?? 0);
   return { workerMain: b.workerMain - a.workerMain, workerThreads: b.workerAll - b.workerMain - (a.workerAll - a.workerMain), pg, bench: b.bench - a.bench, redis: b.redis - a.redis };
-}
-
-/** User + system CPU time of a process (or one of its threads) in ms (Linux /proc/<pid>/stat, 100 ticks a second), 0 once gone. */
-function procCpuMs(pid: number, tid?: number): number {
-  try {
-    const fields = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
-
-/** A field of /proc/<pid>/status in kB (Linux), 0 once the process is gone. */
-export function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
 }

@@ -1,6 +1,7 @@
 import { recreateBenchDatabase } from './harness';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { benchCpuMs, cpuSince, cpuSnapshot, procStatusKb } from './dispatch-cpu';
+import { cpuSince, cpuSnapshot } from './dispatch-cpu';
+import { ownCpuMs, procStatusKb } from './proc';
 import { join } from 'node:path';
 import type { Bench, Metric } from './harness';
 import { systemClock } from '../src/clock';
@@ -48,13 +49,6 @@ async function seed(db: Db, n: number, channel: 'email' | 'sms', tag: string, st
 
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
-async function pool<T>(items: T[], parallel: number, fn: (t: T) => Promise<unknown>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-}
-
 export const bench: Bench = {
   description: 'campaign fan-out into the outbox; email and SMS end to end vs bare nodemailer/twilio',
   async run(ctx) {
@@ -96,12 +90,12 @@ export const bench: Bench = {
       // 2. Email baseline (the SMS one runs after the SMS end to end, below).
       let bareEmail: number | undefined;
       if (PHASES.has('email')) {
-        const b0 = benchCpuMs();
+        const b0 = ownCpuMs();
         const bare = await baselineOf('email', nEmail);
         bareEmail = bare.rate;
         // As for SMS below: the peer's CPU here also covers the child's start and pre-render.
-        ctx.log(`email baseline: CPU ms/msg client ${(bare.cpuMs / nEmail).toFixed(3)}, bench process (peer) ${((benchCpuMs() - b0) / nEmail).toFixed(3)}`);
-        metrics.push({ name: 'email: baseline CPU per message (client + peer)', value: (bare.cpuMs + benchCpuMs() - b0) / nEmail, unit: 'ms' });
+        ctx.log(`email baseline: CPU ms/msg client ${(bare.cpuMs / nEmail).toFixed(3)}, bench process (peer) ${((ownCpuMs() - b0) / nEmail).toFixed(3)}`);
+        metrics.push({ name: 'email: baseline CPU per message (client + peer)', value: (bare.cpuMs + ownCpuMs() - b0) / nEmail, unit: 'ms' });
       }
 
       // 2. End to end: the production worker process (`node dist/src/main.js`, ROLE=worker, every
@@ -147,10 +141,10 @@ export const bench: Bench = {
         if (channel === 'email') {
           metrics.push({ name: `email end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare nodemailer pool', value: bareEmail! }, target: { text: '>= 70% of baseline', met: rate >= 0.7 * bareEmail! } });
         } else {
-          const b0 = benchCpuMs();
+          const b0 = ownCpuMs();
           const bare = await baselineOf('sms', n);
           // The child times its sends alone; the peer's CPU here also covers the child's start and pre-render (no peer traffic).
-          const peerMs = benchCpuMs() - b0;
+          const peerMs = ownCpuMs() - b0;
           ctx.log(`sms baseline: CPU ms/msg client ${(bare.cpuMs / n).toFixed(3)}, bench process (peer) ${(peerMs / n).toFixed(3)}`);
           metrics.push({ name: 'sms: baseline CPU per message (client + peer)', value: (bare.cpuMs + peerMs) / n, unit: 'ms' });
           metrics.push({ name: `sms end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare twilio library calls', value: bare.rate }, target: { text: '>= 70% of baseline', met: rate >= 0.7 * bare.rate } });

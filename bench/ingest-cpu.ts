@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Db } from '../src/db';
+import { procCpuMs } from './proc';
 
 /**
  * CPU spent per phase, for a machine shared with other benchmarks where wall-clock figures are
@@ -22,19 +22,6 @@ export interface CpuSample {
   byRelation: Array<{ name: string; read: number; hit: number }>;
 }
 
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-
-function backendMs(pid: number): number {
-  try {
-    // The command name may hold spaces: the fields after it start past the last ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime, stime
-  } catch {
-    return 0; // gone, or not readable
-  }
-}
-
 /** A WAL position ("16/B374D848") as a byte offset. */
 const lsnBytes = (lsn: string) => {
   const [hi, lo] = lsn.split('/');
@@ -46,7 +33,7 @@ export function cpuMeter(db: Db, database: string) {
   db.on('query', () => statements++);
   const backends = async () => {
     const { rows } = await db.raw('SELECT pid, pg_current_wal_lsn() AS lsn FROM pg_stat_activity WHERE datname = ?', [database]);
-    const pids = new Map<number, number>((rows as Array<{ pid: number }>).map((r) => [r.pid, backendMs(r.pid)]));
+    const pids = new Map<number, number>((rows as Array<{ pid: number }>).map((r) => [r.pid, procCpuMs(r.pid)]));
     const { rows: io } = await db.raw(
       'SELECT d.blks_read::float8 AS read, d.blks_hit::float8 AS hit, (SELECT buffers_backend::float8 FROM pg_stat_bgwriter) AS backend FROM pg_stat_database d WHERE d.datname = ?',
       [database],

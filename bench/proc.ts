@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+
+/** CPU and memory of processes and threads as Linux reports them in /proc, for the benches. */
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** User + system CPU of a process, or of one of its threads, in ms; 0 once it is gone or unreadable. */
+export function procCpuMs(pid: number, tid?: number): number {
+  try {
+    // The command name may hold spaces and ')': the fields after it start past the last ')'.
+    const stat = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime, stime
+  } catch {
+    return 0;
+  }
+}
+
+/** A field of /proc/<pid>/status in kB, 0 once the process is gone. */
+export function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** This process's own user + system CPU so far, in ms. */
+export const ownCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
