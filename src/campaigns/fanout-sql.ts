@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { bindings } from '../db';
 import { ADDRESS_COLUMN, CAP_STATUSES_PLANNED, CONSENT_COLUMN, quietHoursByZone } from '../messages/rules';
-import { AGE_BANDS } from '../results/snapshot';
+import { ageBandSql } from '../results/snapshot';
 import type { Settings } from '../workspaces/schema';
 import type { CampaignRow } from './repo';
 
@@ -70,12 +70,11 @@ function snapshotSql(k: Knex.Transaction, c: CampaignRow, input: BatchInput, now
           all,
         ])
       : k.raw('?::jsonb', [all]);
-  // One evaluation of the age per row: band i + 1 for the i bounds at or below it, as ageBandOf.
   return k.raw(
     `jsonb_build_object('segmentIds', ?,
-       'ageBand', (?::text[])[width_bucket(extract(year FROM age(?::date, c.birth_date))::int, ARRAY[18, 25, 35, 45, 55, 65]) + 1],
+       'ageBand', ${ageBandSql('extract(year FROM age(?::date, c.birth_date))::int')},
        'city', c.city, 'gender', c.gender)`,
-    [segs, AGE_BANDS.slice(0, 7), now.toISOString().slice(0, 10)],
+    [segs, now.toISOString().slice(0, 10)],
   );
 }
 

@@ -2,6 +2,7 @@ import type { Db } from '../db';
 import { bindings } from '../db';
 import { notFound } from '../errors';
 import type { GroupBy } from './schema';
+import { ageBandSql } from './snapshot';
 
 /**
  * The report SQL: one pass over a campaign's (or automation's) message rows, grouped by an
@@ -17,10 +18,8 @@ const AGE = `coalesce(
 
 export { AGE_BANDS } from './snapshot';
 
-const AGE_BAND = `CASE WHEN jsonb_exists(m.snapshot, 'ageBand') THEN coalesce(m.snapshot->>'ageBand', 'unknown') ELSE (
-    SELECT CASE WHEN a IS NULL THEN 'unknown' WHEN a < 18 THEN 'under 18' WHEN a < 25 THEN '18-24'
-                WHEN a < 35 THEN '25-34' WHEN a < 45 THEN '35-44' WHEN a < 55 THEN '45-54'
-                WHEN a < 65 THEN '55-64' ELSE '65+' END FROM (SELECT ${AGE} AS a) x) END`;
+const AGE_BAND = `CASE WHEN jsonb_exists(m.snapshot, 'ageBand') THEN coalesce(m.snapshot->>'ageBand', 'unknown')
+    ELSE coalesce(${ageBandSql(`(${AGE})`)}, 'unknown') END`;
 
 /** The totals row of a segment report (not a uuid, so never a segment id). */
 export const ALL = '*all*';

@@ -22,12 +22,22 @@ export interface MessageSnapshot {
 
 export const AGE_BANDS = ['under 18', '18-24', '25-34', '35-44', '45-54', '55-64', '65+', 'unknown'] as const;
 
+/** The youngest age of each band after 'under 18': band i + 1 starts at AGE_BAND_FLOORS[i]. */
+const AGE_BAND_FLOORS = [18, 25, 35, 45, 55, 65];
+
+/** The band of an age: the one after as many bands as floors at or below it. */
 export function ageBandOf(age: number | null | undefined): string | null {
   if (age === null || age === undefined || !Number.isFinite(age)) return null;
-  if (age < 18) return 'under 18';
-  if (age >= 65) return '65+';
-  const lo = [18, 25, 35, 45, 55].filter((b) => age >= b).pop()!;
-  return AGE_BANDS[[18, 25, 35, 45, 55].indexOf(lo) + 1]!;
+  return AGE_BANDS[AGE_BAND_FLOORS.filter((b) => age >= b).length]!;
+}
+
+/**
+ * ageBandOf in SQL, over an age expression (NULL for a NULL age): width_bucket counts the floors
+ * at or below it. Fan-out writes it into the snapshot; reports use it for snapshots without one.
+ */
+export function ageBandSql(age: string): string {
+  const bands = AGE_BANDS.slice(0, AGE_BAND_FLOORS.length + 1).map((b) => `'${b}'`);
+  return `(ARRAY[${bands.join(', ')}])[width_bucket(${age}, ARRAY[${AGE_BAND_FLOORS.join(', ')}]) + 1]`;
 }
 
 /** Whole years between a YYYY-MM-DD birth date and `at` (UTC calendar). */
