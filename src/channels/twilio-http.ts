@@ -5,8 +5,14 @@ import type RequestClient from 'twilio/lib/base/RequestClient';
 
 import { ANSWER_LOST } from './types';
 
-export const TWILIO_API = 'https://api.twilio.com';
+const TWILIO_API = 'https://api.twilio.com';
 const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The library's request URI with api.twilio.com replaced by TWILIO_API_URL (a local stand-in in tests). */
+const rebaser = (apiUrl: string) => {
+  const base = apiUrl.replace(/\/+$/, '');
+  return (uri: string) => (uri.startsWith(TWILIO_API) ? base + uri.slice(TWILIO_API.length) : uri);
+};
 
 /**
  * The library's own client (axios) with only the API base rewritten to TWILIO_API_URL. hark uses
@@ -14,19 +20,19 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * It cannot tell a request that never left from one whose answer was lost: both are retried.
  */
 export class RebasedLibraryClient extends twilio.RequestClient {
-  private readonly base: string;
+  private readonly rebase: (uri: string) => string;
   private readonly httpAgent: http.Agent;
 
   constructor(apiUrl: string, maxSockets: number, timeoutMs = DEFAULT_TIMEOUT_MS) {
     super({ keepAlive: true, maxSockets, maxTotalSockets: maxSockets, timeout: timeoutMs });
-    this.base = apiUrl.replace(/\/+$/, '');
+    this.rebase = rebaser(apiUrl);
     // The library sets its keep-alive agent for https only; a local stand-in speaks http.
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets });
     (this as unknown as { axios: { defaults: { httpAgent?: http.Agent } } }).axios.defaults.httpAgent = this.httpAgent;
   }
 
   override request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    return super.request<TData>(opts.uri.startsWith(TWILIO_API) ? { ...opts, uri: this.base + opts.uri.slice(TWILIO_API.length) } : opts);
+    return super.request<TData>({ ...opts, uri: this.rebase(opts.uri) });
   }
 
   close(): void {
@@ -67,12 +73,12 @@ function encode(params: object): string {
  * whose answer was lost after it was written (ANSWER_LOST: the SMS may have gone, never resend).
  */
 export class TwilioHttpClient extends twilio.RequestClient {
-  private readonly base: string;
+  private readonly rebase: (uri: string) => string;
   private readonly agents: { http: http.Agent; https: https.Agent };
 
   constructor(apiUrl: string, maxSockets: number, private readonly timeoutMs = DEFAULT_TIMEOUT_MS) {
     super({ keepAlive: true });
-    this.base = apiUrl.replace(/\/+$/, '');
+    this.rebase = rebaser(apiUrl);
     this.agents = { http: new http.Agent({ keepAlive: true, maxSockets }), https: new https.Agent({ keepAlive: true, maxSockets }) };
   }
 
@@ -82,7 +88,7 @@ export class TwilioHttpClient extends twilio.RequestClient {
     const headers: Record<string, string> = { ...(opts.headers as Record<string, string> | undefined) };
     if (opts.username && opts.password) headers.Authorization = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
     else if (opts.authStrategy) headers.Authorization = await opts.authStrategy.getAuthString();
-    const url = new URL(opts.uri.startsWith(TWILIO_API) ? this.base + opts.uri.slice(TWILIO_API.length) : opts.uri);
+    const url = new URL(this.rebase(opts.uri));
     if (opts.params) for (const [k, v] of new URLSearchParams(encode(opts.params))) url.searchParams.append(k, v);
     let body: string | undefined;
     if (opts.data) body = headers['Content-Type'] === 'application/json' ? JSON.stringify(opts.data) : encode(opts.data);
