@@ -1,6 +1,6 @@
 import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { SenderReply, SenderRequest, SenderSpec } from './sender-thread';
+import type { SenderCall, SenderReply, SenderRequest, SenderSpec } from './sender-thread';
 import { Channel, ChannelError, OutgoingEmail, OutgoingSms } from './types';
 
 export type { SenderSpec } from './sender-thread';
@@ -9,7 +9,8 @@ export type { SenderSpec } from './sender-thread';
 export const SENDER_LOST = 'ESENDERLOST';
 
 type Waiter = { resolve(r: { providerId: string }): void; reject(e: Error): void };
-type SenderCall = { id: number; kind: 'email' | 'sms'; message: OutgoingEmail | OutgoingSms; reject(e: Error): void };
+/** A call waiting for this turn's postMessage, with how to fail it should the thread die first. */
+type QueuedCall = SenderCall & { reject(e: Error): void };
 
 /**
  * Email and SMS channels whose provider calls run in one worker thread (sender-thread.ts), so a
@@ -40,7 +41,7 @@ export function createThreadedChannels(spec: SenderSpec): ThreadedChannels {
   // Requests made in one turn of the event loop cross to the thread in one postMessage, and the
   // thread answers the same way (sender-thread.ts): a cross-thread wake-up and message costs more
   // than the few bytes of an SMS, so 32 lanes' sends after one claim cost one hop, not 32.
-  let queued: SenderCall[] = [];
+  let queued: QueuedCall[] = [];
 
   const start = (): Worker => {
     const t = new Worker(file, { workerData: spec, execArgv });
@@ -83,7 +84,7 @@ export function createThreadedChannels(spec: SenderSpec): ThreadedChannels {
 
   const flush = () => {
     if (!queued.length || !thread) return;
-    const batch = queued.splice(0).map(({ id, kind, message }) => ({ id, kind, message }));
+    const batch: SenderCall[] = queued.splice(0).map(({ id, kind, message }) => ({ id, kind, message }));
     thread.postMessage({ batch } satisfies SenderRequest);
   };
 
