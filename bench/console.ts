@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Page } from 'playwright-core';
-import { buildApp, Deps } from '../src/app';
+import { buildApp } from '../src/app';
+import type { Deps } from '../src/deps';
 import { systemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
 import { createDb, Db, migrateLatest } from '../src/db';

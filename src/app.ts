@@ -1,16 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
-import type { Clock } from './clock';
-import type { Config } from './config';
-import type { Db } from './db';
+import express from 'express';
 import { errorHandler, requireJson } from './http/errors';
 import { requireOperator, workspaceAuth } from './http/auth';
 import { fastJsonRoutes, limitBytes, SECURITY_HEADERS } from './http/fast';
-import type { Logger } from './logger';
-import { Metrics, metricsMiddleware } from './ops/metrics';
+import { metricsMiddleware } from './ops/metrics';
 import { opsRoutes } from './ops/routes';
-import type { Queues } from './queues';
 import { workspaceRoutes } from './workspaces/routes';
 import { customerRoutes } from './customers/routes';
 import { purchaseRoutes } from './purchases/routes';
@@ -26,22 +20,7 @@ import { AppError } from './errors';
 import { consoleRoutes, overviewRoutes } from './console/routes';
 import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 import { campaignRoutes } from './campaigns/routes';
-
-export interface Deps {
-  config: Config;
-  db: Db;
-  redis: Redis;
-  queues: Queues;
-  clock: Clock;
-  logger: Logger;
-  metrics: Metrics;
-}
-
-export interface Guards {
-  operator: RequestHandler;
-  admin: RequestHandler;
-  ingest: RequestHandler;
-}
+import type { Deps, Guards } from './deps';
 
 export function buildApp(deps: Deps) {
   const app = express();

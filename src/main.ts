@@ -2,7 +2,7 @@
 import './heap';
 import type { Server } from 'node:http';
 import type { Worker } from 'bullmq';
-import type { Deps } from './app';
+import type { Deps } from './deps';
 import { systemClock } from './clock';
 import { Config, ConfigError, loadConfig } from './config';
 import { autovacuumWarning, createDb, ensureDatabase, migrateLatest } from './db';

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Deps } from '../src/app';
+import type { Deps } from '../src/deps';
 import { consumeTriggerFeeds, evaluateAutomation } from '../src/automations/entry';
 import { registerTick, syncSchedules } from '../src/automations/schedule';
 import { processDueEnrollments, WalkDeps } from '../src/automations/walker';

@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import type { Deps } from '../src/app';
+import type { Deps } from '../src/deps';
 import { ClosableWorker } from './closable-worker';
 import * as service from '../src/campaigns/service';
 import { QUEUE_NAMES } from '../src/queues';

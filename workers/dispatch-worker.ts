@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Worker } from 'bullmq';
-import type { Deps } from '../src/app';
+import type { Deps } from '../src/deps';
 import { ClosableWorker } from './closable-worker';
 import { dkimFromConfig, SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
 import { createThreadedChannels, ThreadedChannels } from '../src/channels/threaded';

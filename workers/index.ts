@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import type { Deps } from '../src/app';
+import type { Deps } from '../src/deps';
 import { startMaintenanceWorker } from './maintenance-worker';
 import { startPredictionsWorker } from './predictions-worker';
 import { startAutomationWorker } from './automation-worker';

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Deps } from '../src/app';
+import type { Deps } from '../src/deps';
 import { QUEUE_NAMES } from '../src/queues';
 import { JOBS, runFitJob, runScoreJob } from '../src/predictions/jobs';
 import { workspacesWithPurchases } from '../src/predictions/repo';

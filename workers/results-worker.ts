@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Deps } from '../src/app';
+import type { Deps } from '../src/deps';
 import { QUEUE_NAMES } from '../src/queues';
 import { runAttribution } from '../src/results/attribution';
 

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Deps, Guards } from '../app';
+import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
 import { decodeCursor, encodeCursor, parse } from '../http/validate';
 import { uuidOr404 } from '../ids';

@@ -1,4 +1,4 @@
-import type { Deps } from '../app';
+import type { Deps } from '../deps';
 import { AppError, notFound } from '../errors';
 import { requestDispatch } from '../messages/dispatch';
 import { QUEUE_NAMES } from '../queues';

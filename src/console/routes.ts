@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import express, { RequestHandler, Router } from 'express';
-import type { Deps, Guards } from '../app';
+import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
 import { describeOperation } from '../ops/openapi';
 import { overviewFigures } from './repo';

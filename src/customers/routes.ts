@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Deps, Guards } from '../app';
+import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
 import { firstIssue, parse } from '../http/validate';
 import { describeOperation } from '../ops/openapi';

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Deps } from '../app';
+import type { Deps } from '../deps';
 import { docsPage, renderScript } from './docs';
 import { buildOpenApi, describeOperation } from './openapi';
 import { QUEUE_NAMES } from '../queues';

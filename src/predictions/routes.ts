@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Deps, Guards } from '../app';
+import type { Deps, Guards } from '../deps';
 import { AppError } from '../errors';
 import { authOf } from '../http/auth';
 import { parse } from '../http/validate';

@@ -1,6 +1,6 @@
 import express, { Request, Response, Router } from 'express';
 import twilio from 'twilio';
-import type { Deps } from '../app';
+import type { Deps } from '../deps';
 import { AppError } from '../errors';
 import { isUuid } from '../ids';
 import { describeOperation } from '../ops/openapi';

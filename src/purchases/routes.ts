@@ -1,5 +1,5 @@
 import { Response, Router } from 'express';
-import type { Deps, Guards } from '../app';
+import type { Deps, Guards } from '../deps';
 import { AuthContext, authOf } from '../http/auth';
 import type { FastRoute, JsonAnswer } from '../http/fast';
 import { firstIssue, parse } from '../http/validate';

@@ -1,7 +1,7 @@
 import express, { Router } from 'express';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
-import type { Deps, Guards } from '../app';
+import type { Deps, Guards } from '../deps';
 import { AppError, notFound } from '../errors';
 import { authOf, workspaceAuth } from '../http/auth';
 import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';

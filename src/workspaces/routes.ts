@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Deps, Guards } from '../app';
+import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
 import { parse } from '../http/validate';
 import * as repo from './repo';

@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { buildApp, Deps } from '../../src/app';
+import { buildApp } from '../../src/app';
+import type { Deps } from '../../src/deps';
 import { Clock, systemClock } from '../../src/clock';
 import { loadConfig } from '../../src/config';
 import { createDb } from '../../src/db';
