@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';
+import { decodeCursor, encodeCursor, listQuery, parse, timeIdCursor } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
@@ -18,7 +18,7 @@ describeOperation({ method: 'delete', path: '/v1/automations/:id', summary: 'Del
 describeOperation({ method: 'post', path: '/v1/automations/:id/run', summary: 'Evaluate the trigger now', tag: 'Automations', auth: 'admin', responses: { 200: '{entered}', 409: 'Disabled' } });
 describeOperation({ method: 'post', path: '/v1/templates/starter', summary: 'Create the starter templates (win-back email and SMS, first-purchase thank-you, VIP appreciation)', tag: 'Templates', auth: 'admin', body: starterBody, responses: { 201: 'Created (or found by name)' } });
 
-const cursorSchema = z.object({ t: z.string(), id: z.uuid() });
+const cursorSchema = timeIdCursor;
 
 export function automationView(a: Automation) {
   const { workspaceId: _w, ...rest } = a;

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, parse } from '../http/validate';
+import { decodeCursor, encodeCursor, listQuery, parse, timeIdCursor } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
@@ -19,7 +19,7 @@ describeOperation({ method: 'post', path: '/v1/campaigns/:id/cancel', summary: '
 describeOperation({ method: 'get', path: '/v1/campaigns/:id/messages', summary: "A campaign's messages", tag: 'Campaigns', auth: 'admin', query: campaignMessagesQuery });
 describeOperation({ method: 'get', path: '/v1/messages', summary: 'Messages', tag: 'Messages', auth: 'admin', query: messagesQuery });
 
-const listCursor = z.object({ t: z.string(), id: z.string() });
+const listCursor = timeIdCursor;
 const idCursor = z.object({ id: z.string().regex(/^\d+$/) });
 
 export function campaignRoutes(deps: Deps, guards: Guards) {
@@ -35,7 +35,7 @@ export function campaignRoutes(deps: Deps, guards: Guards) {
 
   r.get('/v1/campaigns', guards.admin, async (req, res) => {
     const { workspaceId } = authOf(req);
-    const q = parse(z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() }), req.query, 'query');
+    const q = parse(listQuery, req.query, 'query');
     const rows = await repo.listCampaigns(deps.db, workspaceId, q.limit + 1, decodeCursor(listCursor, q.cursor));
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];

@@ -26,6 +26,13 @@ export const listQuery = z.object({
   cursor: z.string().max(200).optional(),
 });
 
+/**
+ * The keyset cursor of lists ordered by (created_at, id): both parts checked here, so that a
+ * forged cursor is a 400 and never reaches a `?::timestamptz` / `?::uuid` cast (a 500, or a
+ * word like 'yesterday' that Postgres reads as a time).
+ */
+export const timeIdCursor = z.object({ t: z.iso.datetime({ offset: true }), id: z.uuid() });
+
 export function encodeCursor(v: unknown): string {
   return Buffer.from(JSON.stringify(v)).toString('base64url');
 }

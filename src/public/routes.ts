@@ -16,6 +16,11 @@ describeOperation({ method: 'post', path: '/webhooks/twilio/status', summary: 'T
 describeOperation({ method: 'post', path: '/webhooks/twilio/inbound', summary: 'Twilio inbound SMS: STOP/START keywords (X-Twilio-Signature)', tag: 'Public', auth: 'none', responses: { 200: 'Empty TwiML', 403: 'Bad signature' } });
 
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+/**
+ * The unsubscribe pages run no script, load nothing and post only to themselves; nobody may
+ * frame them (a framed one-click button is a clickjacking target).
+ */
+const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 
 /**
@@ -29,8 +34,14 @@ export function publicRoutes(deps: Deps) {
   const now = () => deps.clock.now();
   const noStore = (res: Response) => res.setHeader('Cache-Control', 'no-store');
 
-  r.get('/u/:token', async (req, res) => {
+  const page = (res: Response) => {
     noStore(res);
+    res.setHeader('Content-Security-Policy', PAGE_CSP);
+    res.setHeader('X-Frame-Options', 'DENY');
+  };
+
+  r.get('/u/:token', async (req, res) => {
+    page(res);
     try {
       readToken(req.params.token, 'u', secret, now());
     } catch {
@@ -40,7 +51,7 @@ export function publicRoutes(deps: Deps) {
   });
 
   r.post('/u/:token', async (req, res) => {
-    noStore(res);
+    page(res);
     const p = readToken(req.params.token, 'u', secret, now());
     await unsubscribe(deps.db, p.m, now());
     if (req.accepts(['html', 'json']) === 'json') return res.json({ unsubscribed: true });

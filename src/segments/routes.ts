@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { AppError, notFound } from '../errors';
 import { authOf, workspaceAuth } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';
+import { decodeCursor, encodeCursor, listQuery, parse, timeIdCursor } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { normalizePhone } from '../normalize';
 import { describeOperation } from '../ops/openapi';
@@ -30,7 +30,7 @@ describeOperation({ method: 'get', path: '/v1/segments/:id/members', summary: "A
 describeOperation({ method: 'get', path: '/v1/segments/:id/explain/:externalId', summary: 'The tree with each node marked matched or not for one customer', tag: 'Segments', auth: 'admin' });
 describeOperation({ method: 'post', path: '/v1/segments/:id/snapshot', summary: "Freeze a segment's current members into a new static segment", tag: 'Segments', auth: 'admin', body: snapshotBody, responses: { 201: 'Created' } });
 
-const pageCursor = z.object({ t: z.string(), id: z.string().uuid() });
+const pageCursor = timeIdCursor;
 const memberCursor = z.object({ id: z.string().regex(/^\d{1,19}$/) });
 
 export function segmentRoutes(deps: Deps, guards: Guards): Router {

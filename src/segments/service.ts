@@ -45,9 +45,18 @@ export interface Expanded {
 }
 
 /**
+ * Largest tree expand() builds (the contract's limit on a segment with its references inlined).
+ * Each reference copies the referenced tree, so references to references multiply: S2 = 199
+ * references to S1, S3 = 199 to S2, S4 = 199 to S3 would be millions of nodes.
+ */
+export const MAX_INLINED_NODES = 1000;
+
+/**
  * Inlines live segment references (from their source trees, so that a change to a segment reaches
  * its dependents when they are re-expanded). A reference back to `selfId` or around a loop is a
  * 422 naming the path; an id unknown in the workspace (another workspace's included) is a 404.
+ * Nodes are counted as they are built, depth first and one child at a time, so a tree past
+ * MAX_INLINED_NODES is a 422 (at the reference that crossed it) after at most that many copies.
  */
 export async function expand(db: Conn, workspaceId: string, node: SegmentNode, selfId?: string, pathOf?: Map<string, string>): Promise<Expanded> {
   const refs = new Set<string>();
@@ -56,11 +65,25 @@ export async function expand(db: Conn, workspaceId: string, node: SegmentNode, s
     const missing = ids.filter((id) => !cache.has(id));
     for (const [id, row] of await loadSegments(db, workspaceId, missing)) cache.set(id, row);
   };
+  let built = 0;
   // Inside a referenced segment, problems are reported at the reference in the caller's tree.
   const walk = async (n: SegmentNode, stack: string[], path: string): Promise<SegmentNode> => {
     const sub = (more: string) => (stack.length ? path : `${path}.${more}`);
-    if ('all' in n) return { all: await Promise.all(n.all.map((c, i) => walk(c, stack, sub(`all.${i}`)))) };
-    if ('any' in n) return { any: await Promise.all(n.any.map((c, i) => walk(c, stack, sub(`any.${i}`)))) };
+    // A live reference is replaced by its tree, so it is counted as the nodes of that tree.
+    const count = (at: string) => {
+      if (++built <= MAX_INLINED_NODES) return;
+      throw new AppError('unprocessable', `segment tree is larger than ${MAX_INLINED_NODES} nodes once its segment references are inlined`, [
+        { path: at || '(root)', message: `inlining this reference makes the tree larger than ${MAX_INLINED_NODES} nodes` },
+      ]);
+    };
+    if (!('segment' in n)) count(path);
+    const each = async (children: SegmentNode[], key: string) => {
+      const out: SegmentNode[] = [];
+      for (let i = 0; i < children.length; i++) out.push(await walk(children[i]!, stack, sub(`${key}.${i}`)));
+      return out;
+    };
+    if ('all' in n) return { all: await each(n.all, 'all') };
+    if ('any' in n) return { any: await each(n.any, 'any') };
     if ('not' in n) return { not: await walk(n.not, stack, sub('not')) };
     if (!('segment' in n)) return n;
     const at = stack.length ? path : (pathOf?.get(n.segment) ?? sub('segment'));
@@ -72,8 +95,9 @@ export async function expand(db: Conn, workspaceId: string, node: SegmentNode, s
     const row = cache.get(id);
     if (!row) throw new AppError('not_found', 'segment not found', [{ path: at, message: 'unknown segment' }]);
     refs.add(id);
-    if (row.kind === 'static') return { segment: id };
     const src = row.source ?? row.definition;
+    if (row.kind === 'static' || !src) count(at);
+    if (row.kind === 'static') return { segment: id };
     if (!src) return { any: [] };
     return walk(src, [...stack, id], at);
   };

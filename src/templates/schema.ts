@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { timeIdCursor } from '../http/validate';
 
 const name = z.string().trim().min(1).max(200);
 const body = z.string().min(1).max(500_000);
@@ -21,4 +22,4 @@ export type PatchTemplate = z.infer<typeof patchTemplateBody>;
 
 export const previewBody = z.strictObject({ customerExternalId: z.string().min(1).max(200).optional() });
 
-export const templateCursor = z.object({ t: z.string(), id: z.string().uuid() });
+export const templateCursor = timeIdCursor;

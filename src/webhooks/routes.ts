@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';
+import { decodeCursor, encodeCursor, listQuery, parse, timeIdCursor } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
@@ -17,7 +17,7 @@ describeOperation({ method: 'delete', path: '/v1/webhooks/:id', summary: 'Remove
 describeOperation({ method: 'post', path: '/v1/webhooks/:id/rotate', summary: 'New signing secret; the old one signs too during the grace period', tag: 'Webhooks', auth: 'admin', body: rotateBody });
 describeOperation({ method: 'get', path: '/v1/webhooks/:id/deliveries', summary: 'Delivery attempts of an endpoint', tag: 'Webhooks', auth: 'admin', query: deliveriesQuery });
 
-const endpointCursor = z.object({ t: z.string(), id: z.string() });
+const endpointCursor = timeIdCursor;
 const deliveryCursor = z.object({ id: z.string().regex(/^\d+$/) });
 
 export function webhookRoutes(deps: Deps, guards: Guards) {
