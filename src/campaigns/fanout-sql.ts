@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { bindings } from '../db';
+import { addressHashesSql } from '../suppressions/repo';
 import { ADDRESS_COLUMN, CAP_STATUSES_PLANNED, CONSENT_COLUMN, quietHoursByZone } from '../messages/rules';
 import { ageBandSql } from '../results/snapshot';
 import type { Settings } from '../workspaces/schema';
@@ -151,7 +152,7 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
            WHEN b.addr IS NULL THEN 'no_address'
            WHEN b.consent = 'unsubscribed' OR (EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace_id = ? AND s.channel = ?) AND EXISTS (
              SELECT 1 FROM suppressions s
-              WHERE s.workspace_id = ? AND s.channel = ? AND s.address_hash = sha256(convert_to(${norm}, 'UTF8')))) THEN 'unsubscribed'
+              WHERE s.workspace_id = ? AND s.channel = ? AND s.address_hash IN ${addressHashesSql(norm)})) THEN 'unsubscribed'
            WHEN b.id IN (SELECT customer_id FROM capped) THEN 'frequency_cap'
          END AS rule_skip
          FROM b

@@ -1,12 +1,14 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db';
-import { toMoney } from '../db';
+import { bindings, toMoney } from '../db';
 import { purchaseView } from '../purchases/repo';
 import { AppError, notFound } from '../errors';
 import { withRetry } from '../tx';
 import { resolveCustomers } from './identity';
-import { addressHash, normalizeEmail, normalizePhone } from '../normalize';
+import { normalizeEmail, normalizePhone } from '../normalize';
+import { addressHashesSql, suppress } from '../suppressions/repo';
 import type { CustomerFields } from './schema';
+import { runErasureHooks } from './erasure';
 
 const COLUMN: Record<string, string> = {
   email: 'email', phone: 'phone', firstName: 'first_name', lastName: 'last_name', birthDate: 'birth_date',
@@ -81,41 +83,42 @@ export async function getStatsRow(db: Db | Knex.Transaction, customerId: string)
 /**
  * Erasure: the customer row goes and, by cascade, purchases, items, refunds, events and stats;
  * the addresses and send-time snapshots on its messages are blanked (the message rows stay for
- * campaign counts, without a customer). The addresses stay blocked as SHA-256 entries on the
- * suppression list, so a customer re-created with the same address is still never messaged.
+ * campaign counts, without a customer), and so are provider errors that quote them. The addresses
+ * stay blocked as keyed-hash entries on the suppression list, so a customer re-created with the
+ * same address is still never messaged. Other domains blank their own copies through onErasure
+ * hooks (click URLs in message events, externalIds in webhook payloads), in the same transaction.
  */
 export async function eraseCustomer(db: Db, workspaceId: string, externalId: string): Promise<void> {
   await withRetry(db, async (trx) => {
     const c = await trx('customers').where({ workspace_id: workspaceId, external_id: externalId }).forUpdate().first('id', 'email', 'phone');
     if (!c) throw notFound('customer');
-    const entries = [
-      c.email && { workspace_id: workspaceId, channel: 'email', address_hash: addressHash(c.email), reason: 'erased' },
-      c.phone && { workspace_id: workspaceId, channel: 'sms', address_hash: addressHash(c.phone), reason: 'erased' },
-    ].filter(Boolean);
-    if (entries.length) await trx('suppressions').insert(entries).onConflict(['workspace_id', 'channel', 'address_hash']).ignore();
-    await trx('messages').where({ workspace_id: workspaceId, customer_id: c.id }).update({ address: null, snapshot: '{}' });
-    for (const hook of erasureHooks) await hook(trx, workspaceId, c.id);
+    if (c.email) await suppress(trx, workspaceId, 'email', c.email, 'erased');
+    if (c.phone) await suppress(trx, workspaceId, 'sms', c.phone, 'erased');
+    await runErasureHooks(trx, workspaceId, c.id);
+    // After the hooks: they find the customer's messages by customer_id, as this leaves them.
+    const quoted = [c.email, c.phone, externalId].filter(Boolean) as string[];
+    await trx('messages')
+      .where({ workspace_id: workspaceId, customer_id: c.id })
+      .update({ address: null, snapshot: '{}', error: trx.raw(`CASE WHEN error IS NULL THEN NULL ELSE ${quoted.map(() => 'replace(').join('')}error${quoted.map(() => `, ?, '[erased]')`).join('')} END`, quoted) });
     await trx('customers').where({ id: c.id }).del();
   });
 }
 
-/** Later domains register what else they must blank for an erased customer (same transaction). */
-type ErasureHook = (trx: Knex.Transaction, workspaceId: string, customerId: string) => Promise<void>;
-const erasureHooks: ErasureHook[] = [];
-export const onErasure = (hook: ErasureHook) => erasureHooks.push(hook);
+export { onErasure } from './erasure';
 
 /** Which channels of this customer's addresses are on the suppression list. */
 export async function suppressionOf(db: Db, workspaceId: string, c: { email?: string | null; phone?: string | null }) {
-  const hashes = [c.email && { channel: 'email', h: addressHash(c.email) }, c.phone && { channel: 'sms', h: addressHash(c.phone) }].filter(Boolean) as Array<{ channel: string; h: Buffer }>;
-  const rows = hashes.length
-    ? await db('suppressions')
-        .where('workspace_id', workspaceId)
-        .where((q) => {
-          for (const { channel, h } of hashes) q.orWhere({ channel, address_hash: h });
-        })
-        .select('channel', 'reason', 'created_at')
+  const wanted = [c.email && { channel: 'email', a: normalizeEmail(c.email) }, c.phone && { channel: 'sms', a: c.phone.trim() }].filter(Boolean) as Array<{ channel: string; a: string }>;
+  const rows = wanted.length
+    ? (
+        await db.raw(
+          `SELECT x.channel, x.reason, x.created_at FROM unnest(?::text[], ?::text[]) AS w(channel, a)
+             JOIN suppressions x ON x.workspace_id = ? AND x.channel = w.channel AND x.address_hash IN ${addressHashesSql('w.a')}`,
+          bindings([wanted.map((w) => w.channel), wanted.map((w) => w.a), workspaceId]),
+        )
+      ).rows
     : [];
-  return rows.map((r) => ({ channel: r.channel as string, reason: r.reason as string, createdAt: new Date(r.created_at).toISOString() }));
+  return (rows as Array<{ channel: string; reason: string; created_at: Date }>).map((r) => ({ channel: r.channel as string, reason: r.reason as string, createdAt: new Date(r.created_at).toISOString() }));
 }
 
 const iso = (d: unknown) => (d ? new Date(d as string).toISOString() : null);

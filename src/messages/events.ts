@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { onErasure } from '../customers/erasure';
 
 export type MessageEventType = 'sent' | 'delivered' | 'failed' | 'opened' | 'clicked' | 'unsubscribed' | 'converted';
 
@@ -28,3 +29,12 @@ export async function recordMessageEvents(trx: Knex | Knex.Transaction, events: 
     })),
   );
 }
+
+/** Erasure: a click event's URL often carries the address (`?email=`); the event stays, its URL goes. */
+onErasure(async (trx, workspaceId, customerId) => {
+  await trx.raw(
+    `UPDATE message_events SET data = data - 'url'
+      WHERE workspace_id = ? AND data -> 'url' IS NOT NULL AND message_id IN (SELECT id FROM messages WHERE workspace_id = ? AND customer_id = ?)`,
+    [workspaceId, workspaceId, customerId],
+  );
+});

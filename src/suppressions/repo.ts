@@ -1,37 +1,41 @@
 import type { Knex } from 'knex';
 import { bindings } from '../db';
-import { addressHash, normalizeEmail } from '../normalize';
+import { normalizeEmail } from '../normalize';
 
 /**
- * The suppression list holds only SHA-256 of the normalised address (see 0001), so an erased
- * customer's address stays blocked without being stored. Callers pass normalised addresses
- * (lower-cased email, E.164 phone); emails are lower-cased here again to be safe.
+ * The suppression list holds only a keyed hash of the normalised address: HMAC-SHA256 under the
+ * installation's key, computed in SQL by hark_address_hash() (migration 0012), so an erased
+ * customer's address stays blocked without being stored, and the entries cannot be reversed by
+ * hashing every phone number. Entries written before 0012 whose address hark no longer held
+ * are bare SHA-256; every check matches either form (ADDRESS_HASHES). Callers pass normalised
+ * addresses (lower-cased email, E.164 phone); emails are lower-cased here again to be safe.
  */
 export type SuppressionChannel = 'email' | 'sms';
 
 type Conn = Knex | Knex.Transaction;
 
 const norm = (channel: SuppressionChannel, address: string) => (channel === 'email' ? normalizeEmail(address) : address.trim());
-export const suppressionHash = (channel: SuppressionChannel, address: string): Buffer => addressHash(norm(channel, address));
+
+/** SQL: the hashes an entry for the normalised address `expr` may hold (keyed; bare from before 0012). */
+export const addressHashesSql = (expr: string) => `(hark_address_hash(${expr}), sha256(convert_to(${expr}, 'UTF8')))`;
 
 /** Which of these addresses are suppressed: one indexed lookup for the whole batch. */
 export async function suppressedSet(db: Conn, workspaceId: string, channel: SuppressionChannel, addresses: string[]): Promise<Set<string>> {
   const out = new Set<string>();
   if (!addresses.length) return out;
-  const byHash = new Map<string, string[]>();
+  const byNorm = new Map<string, string[]>();
   for (const a of addresses) {
-    const h = suppressionHash(channel, a).toString('hex');
-    const list = byHash.get(h);
+    const n = norm(channel, a);
+    const list = byNorm.get(n);
     if (list) list.push(a);
-    else byHash.set(h, [a]);
+    else byNorm.set(n, [a]);
   }
-  // Hashes travel as hex text and are decoded in SQL: a text[] binding is unambiguous in pg.
   const { rows } = await db.raw(
-    `SELECT encode(address_hash, 'hex') AS h FROM suppressions
-      WHERE workspace_id = ? AND channel = ? AND address_hash = ANY(ARRAY(SELECT decode(x, 'hex') FROM unnest(?::text[]) AS x))`,
-    bindings([workspaceId, channel, [...byHash.keys()]]),
+    `SELECT a FROM unnest(?::text[]) AS a
+      WHERE EXISTS (SELECT 1 FROM suppressions x WHERE x.workspace_id = ? AND x.channel = ? AND x.address_hash IN ${addressHashesSql('a')})`,
+    bindings([[...byNorm.keys()], workspaceId, channel]),
   );
-  for (const r of rows as Array<{ h: string }>) for (const a of byHash.get(r.h) ?? []) out.add(a);
+  for (const r of rows as Array<{ a: string }>) for (const a of byNorm.get(r.a) ?? []) out.add(a);
   return out;
 }
 
@@ -39,12 +43,21 @@ export async function isSuppressed(db: Conn, workspaceId: string, channel: Suppr
   return (await suppressedSet(db, workspaceId, channel, [address])).size > 0;
 }
 
-/** Adds an address; an existing entry keeps its first reason. */
+/**
+ * Adds an address under its keyed hash; an existing entry keeps its first reason. A bare entry
+ * from before 0012 for the same address is re-keyed on the way (it keeps its reason).
+ */
 export async function suppress(db: Conn, workspaceId: string, channel: SuppressionChannel, address: string, reason: string): Promise<void> {
-  await db('suppressions')
-    .insert({ workspace_id: workspaceId, channel, address_hash: suppressionHash(channel, address), reason })
-    .onConflict(['workspace_id', 'channel', 'address_hash'])
-    .ignore();
+  const a = norm(channel, address);
+  await db.raw(
+    `WITH legacy AS (
+       DELETE FROM suppressions WHERE workspace_id = ? AND channel = ? AND address_hash = sha256(convert_to(?::text, 'UTF8')) RETURNING reason
+     )
+     INSERT INTO suppressions (workspace_id, channel, address_hash, reason)
+     SELECT ?, ?, hark_address_hash(?::text), coalesce((SELECT reason FROM legacy LIMIT 1), ?)
+     ON CONFLICT (workspace_id, channel, address_hash) DO NOTHING`,
+    [workspaceId, channel, a, workspaceId, channel, a, reason],
+  );
 }
 
 /**
@@ -53,8 +66,10 @@ export async function suppress(db: Conn, workspaceId: string, channel: Suppressi
  */
 export async function unsuppress(db: Conn, workspaceId: string, channel: SuppressionChannel, address: string, reasons: string[]): Promise<number> {
   if (!reasons.length) return 0;
-  return db('suppressions')
-    .where({ workspace_id: workspaceId, channel, address_hash: suppressionHash(channel, address) })
-    .whereIn('reason', reasons)
-    .del();
+  const a = norm(channel, address);
+  const { rowCount } = await db.raw(
+    `DELETE FROM suppressions WHERE workspace_id = ? AND channel = ? AND address_hash IN ${addressHashesSql('?::text')} AND reason = ANY(?::text[])`,
+    bindings([workspaceId, channel, a, a, reasons]),
+  );
+  return rowCount ?? 0;
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { bindings } from '../db';
 import { notFound } from '../errors';
+import { onErasure } from '../customers/erasure';
 
 /** All SQL of outgoing webhooks: endpoints (with rotatable secrets) and the delivery outbox. */
 type Conn = Knex | Knex.Transaction;
@@ -136,3 +137,16 @@ export async function listDeliveries(db: Conn, workspaceId: string, endpointId: 
   if (beforeId) q.andWhere('id', '<', beforeId);
   return q.orderBy('id', 'desc').limit(limit).select('id', 'webhook_id', 'event_type', 'status', 'attempts', 'last_status_code', 'last_error', 'next_attempt_at', 'created_at', 'delivered_at', 'failed_at', 'payload');
 }
+
+/**
+ * Erasure: deliveries of the customer's message events keep their ids and times, not the
+ * customer's externalId nor a clicked URL (pending ones are then delivered without them).
+ */
+onErasure(async (trx, workspaceId, customerId) => {
+  await trx.raw(
+    `UPDATE webhook_deliveries d SET payload = (d.payload #- '{data,customerExternalId}') #- '{data,url}'
+       FROM message_events e JOIN messages m ON m.id = e.message_id
+      WHERE d.workspace_id = ? AND d.message_event_id = e.id AND m.workspace_id = ? AND m.customer_id = ?`,
+    [workspaceId, workspaceId, customerId],
+  );
+});
