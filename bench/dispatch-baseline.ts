@@ -88,7 +88,7 @@ async function pool<T>(items: T[], parallel: number, fn: (t: T) => Promise<unkno
 }
 
 async function main(job: BaselineJob): Promise<BaselineResult> {
-  const config = loadConfig({ DATABASE_URL: job.dbUrl, SMTP_URL: job.smtpUrl, TWILIO_API_URL: job.twilioUrl, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent' });
+  const config = loadConfig({ DATABASE_URL: job.dbUrl, SMTP_URL: job.smtpUrl, TWILIO_API_URL: job.twilioUrl, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', LOG_LEVEL: 'silent' });
   const db = createDb(job.dbUrl, 2);
   const messages = await preRender(db, config, job);
   await db.destroy();

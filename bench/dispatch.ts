@@ -59,7 +59,7 @@ export const bench: Bench = {
     await recreateBenchDatabase(URL_);
     const smtp = await startSmtpPeer({ keep: false });
     const standin = await startTwilioStandin({ keep: false });
-    const config = loadConfig({ DATABASE_URL: URL_, SMTP_URL: smtp.url, TWILIO_API_URL: standin.url, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent', EMAIL_RATE_PER_SECOND: '100000', SMS_RATE_PER_SECOND: '100000' });
+    const config = loadConfig({ DATABASE_URL: URL_, SMTP_URL: smtp.url, TWILIO_API_URL: standin.url, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', LOG_LEVEL: 'silent', EMAIL_RATE_PER_SECOND: '100000', SMS_RATE_PER_SECOND: '100000' });
     const db = createDb(URL_, 10);
     const redis = createRedis(config.REDIS_URL);
     const queues = new Queues(redis, `hark-bench-dispatch-${Date.now()}`);
@@ -225,6 +225,7 @@ async function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string
     EMAIL_RATE_PER_SECOND: String(config.EMAIL_RATE_PER_SECOND),
     SMS_RATE_PER_SECOND: String(config.SMS_RATE_PER_SECOND),
     HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN,
+    HARK_SIGNING_SECRET: config.HARK_SIGNING_SECRET!,
   };
   // BENCH_WORKER_NODE_ARGS: extra node flags for the worker only (e.g. --cpu-prof to profile it).
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);

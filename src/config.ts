@@ -29,8 +29,8 @@ export const configSchema = z.object({
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, - or _').default('hark'),
   HARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters'),
   PUBLIC_URL: url(['http:', 'https:']).default('http://localhost:3000'),
-  /** Secret for signing public tokens (unsubscribe, open, click); defaults to one derived from HARK_ADMIN_TOKEN. */
-  HARK_SIGNING_SECRET: z.string().min(16).optional(),
+  /** Secret for signing public tokens (unsubscribe, open, click); required in production, else generated once and kept in the database (src/secrets.ts). */
+  HARK_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SMTP_URL: url(['smtp:', 'smtps:']).default('smtp://127.0.0.1:2525'),
   TWILIO_ACCOUNT_SID: z.string().default('AC00000000000000000000000000000000'),
   TWILIO_AUTH_TOKEN: z.string().default('dev-twilio-token'),
@@ -51,6 +51,13 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+/** Rules across variables: what production may not leave to a development default. */
+function productionIssue(c: Config): string | null {
+  if (c.NODE_ENV !== 'production') return null;
+  if (!c.HARK_SIGNING_SECRET) return 'HARK_SIGNING_SECRET is required in production (32+ characters)';
+  return null;
+}
+
 export class ConfigError extends Error {}
 
 /** HEAP_GROWING_PERCENT alone, read before the rest of the config (heap.ts); 0 when malformed, which loadConfig then reports. */
@@ -69,5 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const msg = given[name] === undefined ? 'is required' : issue.message;
     throw new ConfigError(`config: ${name} ${msg}`);
   }
+  const issue = productionIssue(parsed.data);
+  if (issue) throw new ConfigError(`config: ${issue}`);
   return parsed.data;
 }

@@ -11,6 +11,7 @@ import express from 'express';
 import { createMetrics, metricsMiddleware } from './ops/metrics';
 import { opsRoutes } from './ops/routes';
 import { Queues } from './queues';
+import { resolveSecrets } from './secrets';
 import { createRedis } from './redis';
 import { closeWorkers, startWorkers } from '../workers';
 
@@ -58,8 +59,9 @@ export async function start(config: Config) {
     await migrateLatest(db);
     const stale = await autovacuumWarning(db);
     if (stale) logger.warn(stale);
+    const resolved = await resolveSecrets(config, db);
     const redis = createRedis(config.REDIS_URL);
-    const d: Deps = { config, db, redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger, metrics: createMetrics() };
+    const d: Deps = { config: resolved, db, redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger, metrics: createMetrics() };
     deps = d;
     workers = config.ROLE !== 'api' ? await startWorkers(d) : [];
     if (workers.length) logger.info({ workers: workers.length }, 'workers started');

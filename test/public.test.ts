@@ -14,7 +14,7 @@ const SMS_FROM = '+15125550199';
 let srv: TestServer;
 let peer: SmtpPeer;
 beforeAll(async () => {
-  srv = await startTestServer({ env: { PUBLIC_URL, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, HARK_SIGNING_SECRET: 'test-signing-secret-0123456789' } });
+  srv = await startTestServer({ env: { PUBLIC_URL, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, HARK_SIGNING_SECRET: 'test-signing-secret-0123456789-abcdef' } });
   peer = await startSmtpPeer();
 });
 afterAll(async () => {

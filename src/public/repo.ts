@@ -115,3 +115,9 @@ export async function advanceStatus(
   }
   return q.update(patch).returning(['id', 'workspace_id', 'address', 'customer_id']);
 }
+
+/** When this installation moved to HARK_SIGNING_SECRET (migration 0012), if it had sent messages before. */
+export async function legacyLinksBefore(db: Knex): Promise<Date | null> {
+  const row = await db('hark_secrets').where({ name: 'legacy_links_before' }).first('value');
+  return row ? new Date(row.value as string) : null;
+}

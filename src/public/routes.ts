@@ -4,8 +4,9 @@ import type { Deps } from '../deps';
 import { AppError } from '../errors';
 import { isUuid } from '../ids';
 import { describeOperation } from '../ops/openapi';
-import { applyInboundKeyword, applySmsStatus, readToken, recordClick, recordOpen, unsubscribe } from './service';
-import { signingSecret } from './tokens';
+import { applyInboundKeyword, applySmsStatus, readToken, recordClick, recordOpen, TokenKeys, unsubscribe } from './service';
+import { legacyDerivedSecret, signingSecret } from './tokens';
+import { legacyLinksBefore } from './repo';
 import { confirmPage, invalidPage, unsubscribePage } from './pages';
 
 describeOperation({ method: 'get', path: '/u/:token', summary: 'Unsubscribe page (changes nothing)', tag: 'Public', auth: 'none', responses: { 200: 'HTML page', 400: 'Invalid or expired link' } });
@@ -30,7 +31,19 @@ const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>
  */
 export function publicRoutes(deps: Deps) {
   const r = Router();
-  const secret = signingSecret(deps.config);
+  let legacy: ReturnType<TokenKeys['legacy']> | undefined;
+  const secret: TokenKeys = {
+    secret: signingSecret(deps.config),
+    // Read once per process, when a token first fails the current key.
+    legacy: () =>
+      (legacy ??= legacyLinksBefore(deps.db).then(
+        (before) => (before ? { secret: legacyDerivedSecret(deps.config.HARK_ADMIN_TOKEN), before } : null),
+        (err: unknown) => {
+          legacy = undefined;
+          throw err;
+        },
+      )),
+  };
   const now = () => deps.clock.now();
   const noStore = (res: Response) => res.setHeader('Cache-Control', 'no-store');
 
@@ -43,7 +56,7 @@ export function publicRoutes(deps: Deps) {
   r.get('/u/:token', async (req, res) => {
     page(res);
     try {
-      readToken(req.params.token, 'u', secret, now());
+      await readToken(req.params.token, 'u', secret, now());
     } catch {
       return res.status(400).type('html').send(invalidPage());
     }
@@ -52,7 +65,7 @@ export function publicRoutes(deps: Deps) {
 
   r.post('/u/:token', async (req, res) => {
     page(res);
-    const p = readToken(req.params.token, 'u', secret, now());
+    const p = await readToken(req.params.token, 'u', secret, now());
     await unsubscribe(deps.db, p.m, now());
     if (req.accepts(['html', 'json']) === 'json') return res.json({ unsubscribed: true });
     res.type('html').send(confirmPage());
@@ -60,7 +73,7 @@ export function publicRoutes(deps: Deps) {
 
   r.get('/o/:token', async (req, res) => {
     noStore(res);
-    const p = readToken(req.params.token, 'o', secret, now());
+    const p = await readToken(req.params.token, 'o', secret, now());
     // HEAD comes from link scanners and proxies, not from a person opening the mail.
     if (req.method !== 'HEAD') await recordOpen(deps.db, p.m, now());
     res.type('gif').send(PIXEL);
@@ -68,7 +81,7 @@ export function publicRoutes(deps: Deps) {
 
   r.get('/c/:token', async (req, res) => {
     noStore(res);
-    const p = readToken(req.params.token, 'c', secret, now());
+    const p = await readToken(req.params.token, 'c', secret, now());
     if (req.method !== 'HEAD') await recordClick(deps.db, p.m, p.u!, now());
     res.redirect(302, p.u!);
   });

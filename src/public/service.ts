@@ -6,12 +6,29 @@ import { normalizePhone } from '../normalize';
 import { suppress, unsuppress } from '../suppressions/repo';
 import { withRetry } from '../tx';
 import * as repo from './repo';
-import { TokenKind, TokenPayload, verifyToken } from './tokens';
+import { LEGACY_LINK_GRACE_SECONDS, TokenKind, TokenPayload, verifyToken } from './tokens';
 
-export function readToken(token: string | undefined, kind: TokenKind, secret: string, now: Date): TokenPayload {
-  const p = verifyToken(token ?? '', secret, now);
-  if (!p || p.k !== kind) throw new AppError('invalid_token', 'this link is invalid or has expired');
-  return p;
+/** The key that signs links now, and the legacy one that verifies older links for a while, if any. */
+export interface TokenKeys {
+  secret: string;
+  legacy(): Promise<{ secret: string; before: Date } | null>;
+}
+
+/**
+ * A genuine token of this kind, or a 400. A token the current key does not verify may be a link
+ * sent before the upgrade, signed under the key derived from the operator token: it is honoured
+ * when it says it was issued before the upgrade and the upgrade is less than 60 days old (links
+ * in mail already sent keep working for the time the contract promises), and never after.
+ */
+export async function readToken(token: string | undefined, kind: TokenKind, keys: TokenKeys, now: Date): Promise<TokenPayload> {
+  const p = verifyToken(token ?? '', keys.secret, now);
+  if (p && p.k === kind) return p;
+  const legacy = await keys.legacy();
+  if (legacy && now.getTime() < legacy.before.getTime() + LEGACY_LINK_GRACE_SECONDS * 1000) {
+    const q = verifyToken(token ?? '', legacy.secret, now);
+    if (q && q.k === kind && q.issuedAt < legacy.before) return q;
+  }
+  throw new AppError('invalid_token', 'this link is invalid or has expired');
 }
 
 /**

@@ -63,18 +63,21 @@ export function verifyToken(token: string, secret: string, now: Date = new Date(
   return out;
 }
 
-const derived = new Map<string, string>();
-
-/** HARK_SIGNING_SECRET, else a key derived from the operator token (so one secret suffices in dev). */
-export function signingSecret(config: Pick<Config, 'HARK_SIGNING_SECRET' | 'HARK_ADMIN_TOKEN'>): string {
-  if (config.HARK_SIGNING_SECRET) return config.HARK_SIGNING_SECRET;
-  let s = derived.get(config.HARK_ADMIN_TOKEN);
-  if (!s) {
-    s = createHmac('sha256', config.HARK_ADMIN_TOKEN).update('hark public link tokens v1').digest('hex');
-    derived.set(config.HARK_ADMIN_TOKEN, s);
-  }
-  return s;
+/** HARK_SIGNING_SECRET, as resolved at boot (src/secrets.ts: the environment's, or the one kept in the database). */
+export function signingSecret(config: Pick<Config, 'HARK_SIGNING_SECRET'>): string {
+  if (!config.HARK_SIGNING_SECRET) throw new Error('HARK_SIGNING_SECRET was not resolved at boot (resolveSecrets)');
+  return config.HARK_SIGNING_SECRET;
 }
+
+/**
+ * The key links were signed with before hark required HARK_SIGNING_SECRET: an HMAC of the operator
+ * token. Only verifies (never signs), and only tokens issued before the upgrade, for the 60 days
+ * the contract promises links live (see LegacyLinks in the public routes).
+ */
+export const legacyDerivedSecret = (adminToken: string): string => createHmac('sha256', adminToken).update('hark public link tokens v1').digest('hex');
+
+/** How long after the upgrade a link signed under the legacy key is still honoured. */
+export const LEGACY_LINK_GRACE_SECONDS = 60 * 86400;
 
 export interface PublicLinks {
   unsubscribeUrl: string;
@@ -88,7 +91,7 @@ export interface PublicLinks {
  * HMAC at all, an email no second one for a pixel it does not get.
  */
 export function publicLinks(
-  config: Pick<Config, 'HARK_SIGNING_SECRET' | 'HARK_ADMIN_TOKEN' | 'PUBLIC_URL'>,
+  config: Pick<Config, 'HARK_SIGNING_SECRET' | 'PUBLIC_URL'>,
   messageId: string,
   now: Date = new Date(),
 ): PublicLinks {

@@ -6,6 +6,7 @@
 import { systemClock } from '../../src/clock';
 import { loadConfig } from '../../src/config';
 import { createDb } from '../../src/db';
+import { resolveSecrets } from '../../src/secrets';
 import { createLogger } from '../../src/logger';
 import { createMetrics } from '../../src/ops/metrics';
 import { Queues } from '../../src/queues';
@@ -17,10 +18,11 @@ import { startDispatchWorker } from '../../workers/dispatch-worker';
 export const CRASH_TEST_PARALLEL = 4;
 
 async function main() {
-  const config = loadConfig();
+  const db = createDb(loadConfig().DATABASE_URL, 5);
+  const config = await resolveSecrets(loadConfig(), db);
   const redis = createRedis(config.REDIS_URL);
   redis.on('error', () => undefined);
-  const deps = { config, db: createDb(config.DATABASE_URL, 5), redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger: createLogger(config.LOG_LEVEL), metrics: createMetrics() };
+  const deps = { config, db, redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger: createLogger(config.LOG_LEVEL), metrics: createMetrics() };
   const workers = [
     await startDispatchWorker(deps, { parallel: CRASH_TEST_PARALLEL, sweepEveryMs: 300, sweep: { deadAfterMs: 2000, requestLeaseMs: 5000, idleLeaseMs: 2000 } }),
     await startCampaignWorker(deps, { tickEveryMs: 300 }),

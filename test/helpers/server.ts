@@ -9,6 +9,7 @@ import { createDb } from '../../src/db';
 import { createLogger } from '../../src/logger';
 import { createMetrics } from '../../src/ops/metrics';
 import { Queues } from '../../src/queues';
+import { resolveSecrets } from '../../src/secrets';
 import { createRedis } from '../../src/redis';
 import { OPERATOR_TOKEN, TEST_DATABASE_URL, TEST_REDIS_URL } from './env';
 
@@ -20,7 +21,7 @@ export interface TestServer {
 
 /** The real app on port 0 against the real test database and Redis, with its own queue prefix. */
 export async function startTestServer(opts: { clock?: Clock; env?: Record<string, string> } = {}): Promise<TestServer> {
-  const config = loadConfig({
+  const loaded = loadConfig({
     NODE_ENV: 'test',
     DATABASE_URL: TEST_DATABASE_URL,
     REDIS_URL: TEST_REDIS_URL,
@@ -29,10 +30,12 @@ export async function startTestServer(opts: { clock?: Clock; env?: Record<string
     PORT: '0',
     ...opts.env,
   });
+  const db = createDb(loaded.DATABASE_URL, 10);
+  const config = await resolveSecrets(loaded, db);
   const redis = createRedis(config.REDIS_URL);
   const deps: Deps = {
     config,
-    db: createDb(config.DATABASE_URL, 10),
+    db,
     redis,
     queues: new Queues(redis, `hark-test-${randomBytes(4).toString('hex')}`),
     clock: opts.clock ?? systemClock,
