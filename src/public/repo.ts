@@ -121,3 +121,9 @@ export async function legacyLinksBefore(db: Knex): Promise<Date | null> {
   const row = await db('hark_secrets').where({ name: 'legacy_links_before' }).first('value');
   return row ? new Date(row.value as string) : null;
 }
+
+/** Records an inbound SMS by its MessageSid; false when it was recorded before (a retry or a replay). */
+export async function firstInbound(trx: Knex.Transaction, messageSid: string, now: Date): Promise<boolean> {
+  const rows = await trx('twilio_inbound').insert({ message_sid: messageSid.slice(0, 64), received_at: now }).onConflict('message_sid').ignore().returning('message_sid');
+  return rows.length > 0;
+}

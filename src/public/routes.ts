@@ -115,7 +115,7 @@ export function publicRoutes(deps: Deps) {
   r.post('/webhooks/twilio/inbound', form, async (req, res) => {
     const params = signed(req);
     if (params.From && typeof params.Body === 'string') {
-      await applyInboundKeyword(deps.db, { from: params.From, to: params.To ?? '', body: params.Body, workspaceId: wsParam(req) }, now());
+      await applyInboundKeyword(deps.db, { messageSid: params.MessageSid || undefined, from: params.From, to: params.To ?? '', body: params.Body, workspaceId: wsParam(req) }, now());
     }
     res.type('text/xml').send(EMPTY_TWIML);
   });

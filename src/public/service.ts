@@ -128,12 +128,15 @@ export function keywordOf(body: string): 'stop' | 'start' | null {
  * the number the reply was sent to: carriers block at number level, so a STOP to a shared number
  * means all of its senders.
  */
-export async function applyInboundKeyword(db: Db, p: { from: string; to: string; body: string; workspaceId?: string }, now: Date) {
+export async function applyInboundKeyword(db: Db, p: { messageSid?: string; from: string; to: string; body: string; workspaceId?: string }, now: Date) {
   const keyword = keywordOf(p.body);
   if (!keyword) return { keyword, workspaces: 0 };
   const phone = normalizePhone(p.from);
   if (!phone) return { keyword, workspaces: 0 };
   return withRetry(db, async (trx) => {
+    // Once per MessageSid, in the transaction that applies it: Twilio's retries and a replayed
+    // capture of a signed request (a STOP after the person texted START) change nothing.
+    if (p.messageSid && !(await repo.firstInbound(trx, p.messageSid, now))) return { keyword, workspaces: 0, duplicate: true };
     const workspaces = p.workspaceId
       ? (await repo.workspaceExists(trx, p.workspaceId)) ? [p.workspaceId] : []
       : await repo.workspacesBySmsFrom(trx, normalizePhone(p.to) ?? p.to);
