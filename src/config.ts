@@ -39,6 +39,8 @@ export const configSchema = z.object({
   DKIM_DOMAIN: z.string().optional(),
   DKIM_SELECTOR: z.string().optional(),
   DKIM_PRIVATE_KEY: z.string().optional(),
+  /** Outgoing webhooks may reach loopback and private addresses (development and tests); off unless set, whatever NODE_ENV. */
+  WEBHOOK_ALLOW_PRIVATE: oneOf(['true', 'false']).default('false').transform((v) => v === 'true'),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 1mb or 512kb').default('2mb'),
   DB_POOL_MAX: intFromEnv(20, 1, 500),

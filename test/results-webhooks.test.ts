@@ -70,7 +70,7 @@ let messageId: string;
 const ep: Record<string, { id: string; secret: string }> = {};
 
 beforeAll(async () => {
-  srv = await startTestServer({ clock });
+  srv = await startTestServer({ clock, env: { WEBHOOK_ALLOW_PRIVATE: 'true' } });
   rx = await startReceiver();
   ws = await newWorkspace(srv.url);
   for (const [name, body] of Object.entries({

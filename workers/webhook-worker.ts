@@ -42,7 +42,7 @@ export async function startWebhookWorker(deps: Deps, options: WebhookWorkerOptio
       if (job.name === 'deliver') {
         const { deliveryId } = job.data as { deliveryId: string };
         const attempt = job.attemptsMade + 1;
-        const result = await attemptDelivery(deps.db, deliveryId, now, { attempt, maxAttempts: o.maxAttempts, nextDelayMs: o.baseDelayMs * 2 ** (attempt - 1), timeoutMs: o.timeoutMs });
+        const result = await attemptDelivery(deps.db, deliveryId, now, { attempt, maxAttempts: o.maxAttempts, nextDelayMs: o.baseDelayMs * 2 ** (attempt - 1), timeoutMs: o.timeoutMs, allowPrivate: deps.config.WEBHOOK_ALLOW_PRIVATE });
         // Throwing hands the retry (and its backoff) to BullMQ; the attempt is already recorded.
         if (result === 'retry') throw new Error(`webhook delivery ${deliveryId} attempt ${attempt} failed`);
         return { result };

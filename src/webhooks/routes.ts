@@ -26,7 +26,7 @@ export function webhookRoutes(deps: Deps, guards: Guards) {
 
   r.post('/v1/webhooks', guards.admin, async (req, res) => {
     const body = parse(createEndpointBody, req.body);
-    res.status(201).json(await service.createEndpoint(deps.db, authOf(req).workspaceId, body, deps.clock.now()));
+    res.status(201).json(await service.createEndpoint(deps.db, authOf(req).workspaceId, body, deps.clock.now(), deps.config.WEBHOOK_ALLOW_PRIVATE));
   });
 
   r.get('/v1/webhooks', guards.admin, async (req, res) => {
@@ -44,7 +44,7 @@ export function webhookRoutes(deps: Deps, guards: Guards) {
   r.patch('/v1/webhooks/:id', guards.admin, async (req, res) => {
     const endpointId = id(req.params.id);
     const body = parse(patchEndpointBody, req.body);
-    res.json(await service.patchEndpoint(deps.db, authOf(req).workspaceId, endpointId, body, deps.clock.now()));
+    res.json(await service.patchEndpoint(deps.db, authOf(req).workspaceId, endpointId, body, deps.clock.now(), deps.config.WEBHOOK_ALLOW_PRIVATE));
   });
 
   r.delete('/v1/webhooks/:id', guards.admin, async (req, res) => {

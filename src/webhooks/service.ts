@@ -3,6 +3,8 @@ import { consumeFeed } from '../feed';
 import * as repo from './repo';
 import type { CreateEndpoint, PatchEndpoint } from './schema';
 import { newSecret, signedHeaders } from './sign';
+import { checkWebhookUrl } from './address';
+import { attemptError, postWebhook } from './post';
 
 export const WEBHOOK_FEED_CONSUMER = 'webhooks';
 
@@ -21,12 +23,14 @@ export function endpointView(e: repo.EndpointRow, withSecret = false) {
   };
 }
 
-export async function createEndpoint(db: Db, workspaceId: string, body: CreateEndpoint, now: Date) {
+export async function createEndpoint(db: Db, workspaceId: string, body: CreateEndpoint, now: Date, allowPrivate = false) {
+  await checkWebhookUrl(body.url, allowPrivate);
   const row = await repo.insertEndpoint(db, { workspace_id: workspaceId, url: body.url, description: body.description ?? null, event_types: body.eventTypes ?? null, secret: newSecret() }, now);
   return endpointView(row, true);
 }
 
-export async function patchEndpoint(db: Db, workspaceId: string, id: string, body: PatchEndpoint, now: Date) {
+export async function patchEndpoint(db: Db, workspaceId: string, id: string, body: PatchEndpoint, now: Date, allowPrivate = false) {
+  if (body.url !== undefined) await checkWebhookUrl(body.url, allowPrivate);
   const patch: Record<string, unknown> = { updated_at: now };
   if (body.url !== undefined) patch.url = body.url;
   if (body.description !== undefined) patch.description = body.description;
@@ -72,6 +76,8 @@ export interface AttemptOptions {
   maxAttempts: number;
   nextDelayMs: number; // until the next attempt, for the sweeper's bookkeeping
   timeoutMs?: number;
+  /** WEBHOOK_ALLOW_PRIVATE: deliver to loopback and private addresses too (development, tests). */
+  allowPrivate?: boolean;
 }
 
 export type AttemptResult = 'delivered' | 'retry' | 'failed' | 'gone';
@@ -88,29 +94,24 @@ export async function attemptDelivery(db: Db, deliveryId: string, now: Date, o: 
   const secrets = [d.secret, ...(d.previous_secret && d.previous_secret_expires_at && new Date(d.previous_secret_expires_at) > now ? [d.previous_secret] : [])];
   let code: number | null = null;
   let error: string | null = null;
+  let refused = false;
   if (d.disabled) {
     error = 'endpoint disabled';
   } else {
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'hark-webhooks/1', ...signedHeaders(d.webhook_id, now, body, secrets) },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
-      });
-      code = res.status;
-      await res.body?.cancel();
-      if (res.status >= 200 && res.status < 300) {
+      const headers = { 'content-type': 'application/json', 'user-agent': 'hark-webhooks/1', ...signedHeaders(d.webhook_id, now, body, secrets) };
+      code = await postWebhook(d.url, headers, body, { timeoutMs: o.timeoutMs ?? 10_000, allowPrivate: o.allowPrivate ?? false });
+      if (code >= 200 && code < 300) {
         await repo.recordAttempt(db, deliveryId, { status: 'delivered', code, error: null, nextAt: null }, now);
         return 'delivered';
       }
-      error = `HTTP ${res.status}`;
+      error = `HTTP ${code}`;
     } catch (err) {
-      error = (err as Error).name === 'TimeoutError' ? 'timeout' : `network error: ${(err as Error).message}`.slice(0, 300);
+      // A refused address fails the delivery at once: retrying would only probe it again.
+      ({ error, final: refused } = attemptError(err));
     }
   }
-  const final = o.attempt >= o.maxAttempts || d.disabled;
+  const final = o.attempt >= o.maxAttempts || d.disabled || refused;
   await repo.recordAttempt(db, deliveryId, { status: final ? 'failed' : 'pending', code, error, nextAt: final ? null : new Date(now.getTime() + o.nextDelayMs) }, now);
   return final ? 'failed' : 'retry';
 }
