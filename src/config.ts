@@ -41,6 +41,12 @@ export const configSchema = z.object({
   DKIM_PRIVATE_KEY: z.string().optional(),
   /** Outgoing webhooks may reach loopback and private addresses (development and tests); off unless set, whatever NODE_ENV. */
   WEBHOOK_ALLOW_PRIVATE: oneOf(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** Requests a minute per workspace key, counted in Redis across API processes; 0 turns the limit off (benchmarks). */
+  API_RATE_PER_MINUTE: intFromEnv(6000, 0, 10_000_000),
+  /** Statement timeout of every query of the API's pool, ms; past it the request is a 503 query_timeout. */
+  STATEMENT_TIMEOUT_MS: intFromEnv(15000, 0, 3_600_000),
+  /** Statement timeout of the workers' queries, ms (0: none); their statements are whole-audience batches. */
+  WORKER_STATEMENT_TIMEOUT_MS: intFromEnv(600000, 0, 86_400_000),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 1mb or 512kb').default('2mb'),
   DB_POOL_MAX: intFromEnv(20, 1, 500),

@@ -8,10 +8,15 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 
 export type Db = Knex;
 
-export function createDb(databaseUrl: string, poolMax = 20): Db {
+/**
+ * `statementTimeoutMs` (0: none) is set on each pooled connection, so that it bounds every
+ * statement the pool runs, lock waits included: the API's pool has STATEMENT_TIMEOUT_MS, the
+ * workers' pool WORKER_STATEMENT_TIMEOUT_MS (main.ts).
+ */
+export function createDb(databaseUrl: string, poolMax = 20, statementTimeoutMs = 0): Db {
   return knexFactory({
     client: 'pg',
-    connection: databaseUrl,
+    connection: statementTimeoutMs > 0 ? { connectionString: databaseUrl, statement_timeout: statementTimeoutMs } : databaseUrl,
     pool: { min: 0, max: poolMax },
     acquireConnectionTimeout: 10000,
   });

@@ -16,6 +16,7 @@ export const ERRORS = {
   unprocessable: 422,
   rate_limited: 429,
   dependency_unavailable: 503,
+  query_timeout: 503,
   internal: 500,
 } as const;
 
@@ -32,6 +33,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: ErrorDetail[] = [],
+    /** Response headers the error calls for (Retry-After on a 429). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.status = ERRORS[code];

@@ -5,7 +5,7 @@ import type { Worker } from 'bullmq';
 import type { Deps } from './deps';
 import { systemClock } from './clock';
 import { Config, ConfigError, loadConfig } from './config';
-import { autovacuumWarning, createDb, ensureDatabase, migrateLatest } from './db';
+import { autovacuumWarning, createDb, Db, ensureDatabase, migrateLatest } from './db';
 import { createLogger } from './logger';
 import express from 'express';
 import { createMetrics, metricsMiddleware } from './ops/metrics';
@@ -26,6 +26,7 @@ export async function start(config: Config) {
   let deps: Deps | undefined;
   let server: Server | undefined;
   let workers: Worker[] = [];
+  let workerDb: Db | undefined;
 
   // Signals are handled from the first line: a SIGTERM during boot (an orchestrator giving up, a
   // test) waits for boot to settle, then closes what exists, instead of killing the process mid-migration.
@@ -45,7 +46,7 @@ export async function start(config: Config) {
     server?.closeAllConnections();
     if (deps) {
       await deps.queues.close();
-      await Promise.allSettled([deps.db.destroy(), deps.redis.quit()]);
+      await Promise.allSettled([deps.db.destroy(), workerDb?.destroy(), deps.redis.quit()]);
     }
     logger.info('stopped');
     process.exit(0);
@@ -55,15 +56,26 @@ export async function start(config: Config) {
 
   booted = (async () => {
     await ensureDatabase(config.DATABASE_URL);
-    const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
-    await migrateLatest(db);
-    const stale = await autovacuumWarning(db);
-    if (stale) logger.warn(stale);
-    const resolved = await resolveSecrets(config, db);
+    // Migrations run on a connection of their own, without the timeout (an index on a large table).
+    const migrator = createDb(config.DATABASE_URL, 1);
+    let resolved: Config;
+    try {
+      await migrateLatest(migrator);
+      const stale = await autovacuumWarning(migrator);
+      if (stale) logger.warn(stale);
+      resolved = await resolveSecrets(config, migrator);
+    } finally {
+      await migrator.destroy();
+    }
+    // The API's queries answer a request: STATEMENT_TIMEOUT_MS bounds them (a 503 past it). The
+    // workers' statements are whole-audience batches (a million-row fan-out takes half a minute)
+    // that no request waits on: they get their own, longer bound. With ROLE=all each has its pool.
+    const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX, config.ROLE === 'worker' ? config.WORKER_STATEMENT_TIMEOUT_MS : config.STATEMENT_TIMEOUT_MS);
     const redis = createRedis(config.REDIS_URL);
     const d: Deps = { config: resolved, db, redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger, metrics: createMetrics() };
     deps = d;
-    workers = config.ROLE !== 'api' ? await startWorkers(d) : [];
+    if (config.ROLE === 'all') workerDb = createDb(config.DATABASE_URL, config.DB_POOL_MAX, config.WORKER_STATEMENT_TIMEOUT_MS);
+    workers = config.ROLE !== 'api' ? await startWorkers(workerDb ? { ...d, db: workerDb } : d) : [];
     if (workers.length) logger.info({ workers: workers.length }, 'workers started');
     // A worker serves only the operations endpoints (/healthz, /readyz, /metrics), so that an
     // orchestrator can probe it and Prometheus can scrape its queue depths.

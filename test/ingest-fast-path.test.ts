@@ -70,14 +70,16 @@ describe('the fast path for plain JSON ingest requests', () => {
   test.each([
     ['plain', true],
     ['chunked', false],
-  ])('when a %s request has malformed JSON and a bad key, then it is 400 invalid_json (the body is read first), and with good JSON 401', async (_how, sized) => {
+  ])('when a %s request has malformed JSON and a bad key, then it is 401 (the key is checked before the body is parsed, issue 15), and with a good key 400 invalid_json', async (_how, sized) => {
     const ws = await newWorkspace(srv.url);
     const before = await workspaceCounts(srv.deps.db, ws.id);
     const headers = (b: Buffer): Record<string, string> => ({ 'content-type': 'application/json', ...(sized ? { 'content-length': String(b.length) } : {}) });
     const bad = Buffer.from('{"orderId": "x",');
     const r1 = await raw('/v1/purchases/batch', 'hark_ing_not-a-key', bad, headers(bad));
-    expect(r1.status).toBe(400);
-    expect(r1.body.error.code).toBe('invalid_json');
+    expect(r1.status).toBe(401);
+    const r0 = await raw('/v1/purchases/batch', ws.key, bad, headers(bad));
+    expect(r0.status).toBe(400);
+    expect(r0.body.error.code).toBe('invalid_json');
     const good = Buffer.from(JSON.stringify(purchase('fp-k')));
     const r2 = await raw('/v1/purchases', 'hark_ing_not-a-key', good, headers(good));
     expect(r2.status).toBe(401);

@@ -56,7 +56,7 @@ interface CachedKey {
  * Resolves a workspace key. A short cache keeps ingest traffic off the api_keys table; a
  * deleted key stops working within KEY_CACHE_MS.
  */
-export function workspaceAuth(db: Db) {
+export function workspaceAuth(db: Db, limit?: ((keyId: string) => Promise<void>) | null) {
   const KEY_CACHE_MS = 5000;
   const cache = new Map<string, CachedKey>();
   const resolve = async (token: string): Promise<AuthContext | null> => {
@@ -77,6 +77,7 @@ export function workspaceAuth(db: Db) {
     const ctx = await resolve(token);
     if (!ctx) throw new AppError('unauthorized', 'invalid API key');
     if (scope === 'admin' && ctx.scope !== 'admin') throw new AppError('forbidden', 'this endpoint needs an admin-scoped key');
+    if (limit) await limit(ctx.keyId);
     return ctx;
   };
   const middleware = (scope: Scope) => (req: Request, _res: Response, next: NextFunction) => {

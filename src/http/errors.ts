@@ -21,12 +21,12 @@ function isDependencyDown(err: unknown): boolean {
   const e = err as { code?: string; message?: string; name?: string };
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300'].includes(e.code ?? '') ||
-    /Knex: Timeout acquiring a connection|Connection is closed|Reached the max retries/.test(e.message ?? '')
+    /Knex: Timeout acquiring a connection|Connection is closed|Reached the max retries|Redis connection is not ready/.test(e.message ?? '')
   );
 }
 
 /** The API's answer to an error: its status and error body (unexpected errors are logged here). */
-export function errorAnswer(err: unknown, req: { method?: string; url?: string }, logger: Logger): { status: number; body: unknown } {
+export function errorAnswer(err: unknown, req: { method?: string; url?: string }, logger: Logger): { status: number; body: unknown; headers?: Record<string, string> } {
   let appErr: AppError;
   const path = req.url?.split('?')[0];
   if (err instanceof AppError) appErr = err;
@@ -36,6 +36,10 @@ export function errorAnswer(err: unknown, req: { method?: string; url?: string }
     // numeric_value_out_of_range: each value was within its limit, but a running total (a
     // customer's lifetime spend) would leave its column's range. Bad input, not a fault.
     appErr = new AppError('unprocessable', 'a total would exceed the largest amount hark stores');
+  } else if ((err as { code?: string }).code === '57014') {
+    // query_canceled: the statement ran past STATEMENT_TIMEOUT_MS (or an operator cancelled it).
+    logger.warn({ path, method: req.method }, 'query timed out');
+    appErr = new AppError('query_timeout', 'the query took longer than this server allows; narrow it or retry later');
   } else if (isDependencyDown(err)) {
     logger.error({ err: (err as Error).message, path }, 'dependency unavailable');
     appErr = new AppError('dependency_unavailable', 'a dependency (database or queue) is unavailable');
@@ -43,7 +47,7 @@ export function errorAnswer(err: unknown, req: { method?: string; url?: string }
     logger.error({ err, path, method: req.method }, 'unhandled error');
     appErr = new AppError('internal', 'internal error');
   }
-  return { status: appErr.status, body: { error: { code: appErr.code, message: appErr.message, details: appErr.details } } };
+  return { status: appErr.status, body: { error: { code: appErr.code, message: appErr.message, details: appErr.details } }, headers: appErr.headers };
 }
 
 export function errorHandler(logger: Logger) {
@@ -51,6 +55,7 @@ export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const a = errorAnswer(err, { method: req.method, url: req.originalUrl }, logger);
     if (res.headersSent) return;
+    if (a.headers) res.set(a.headers);
     res.status(a.status).json(a.body);
   };
 }

@@ -9,6 +9,7 @@ import { errorAnswer } from './errors';
 export interface JsonAnswer {
   status: number;
   body: unknown;
+  headers?: Record<string, string>;
 }
 
 export interface FastRoute {
@@ -44,6 +45,7 @@ function send(res: ServerResponse, a: JsonAnswer) {
   if (res.headersSent) return;
   const json = JSON.stringify(a.body);
   res.statusCode = a.status;
+  for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(json));
   res.end(json);
@@ -55,8 +57,8 @@ function send(res: ServerResponse, a: JsonAnswer) {
  * a third of the server's CPU per single purchase. For a plain request (POST with exactly the
  * route's path, `application/json` in UTF-8, a Content-Length within the limit, no
  * Content-Encoding) this does what the express chain does, in its order: security headers and
- * metrics, read and parse the body (400 invalid_json), check the key (401/403), then the route's
- * handler (which validates with the same zod schema), and errors become the same bodies
+ * metrics, check the key (401/403, and its rate limit: 429) as the request arrives, read and
+ * parse the body only for a request that passed (400 invalid_json), then the route's handler (which validates with the same zod schema), and errors become the same bodies
  * (errorAnswer). It returns false for any other request (another method, path, content type or
  * encoding, a chunked, empty or oversized body, a query string), which express then serves as
  * before: the routers keep these routes.
@@ -77,10 +79,23 @@ export function fastJsonRoutes(routes: Record<string, FastRoute>, opts: FastOpti
 
     for (const [k, v] of SECURITY_HEADERS) res.setHeader(k, v);
     trackRequest(opts.metrics, req, res, () => path);
+    // The key is checked from the headers while the body arrives; a refused request is answered
+    // at once and its body is neither kept nor parsed.
+    let refused = false;
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
+    const authed = opts.authenticate(req, route.scope);
+    authed.catch((err: unknown) => {
+      refused = true;
+      chunks.length = 0;
+      send(res, errorAnswer(err, req, opts.logger));
+    });
+    req.on('data', (c: Buffer) => {
+      if (!refused) chunks.push(c);
+    });
     req.once('end', () => {
+      if (refused) return;
       void (async () => {
+        const auth = await authed;
         let raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
         if (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) raw = raw.subarray(3); // a UTF-8 BOM, as body-parser drops it
         let body: unknown;
@@ -89,8 +104,10 @@ export function fastJsonRoutes(routes: Record<string, FastRoute>, opts: FastOpti
         } catch {
           throw new AppError('invalid_json', 'request body is not valid JSON');
         }
-        send(res, await route.handle(await opts.authenticate(req, route.scope), body));
-      })().catch((err: unknown) => send(res, errorAnswer(err, req, opts.logger)));
+        send(res, await route.handle(auth, body));
+      })().catch((err: unknown) => {
+        if (!refused) send(res, errorAnswer(err, req, opts.logger));
+      });
     });
     return true;
   };

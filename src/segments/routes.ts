@@ -1,4 +1,4 @@
-import express, { Router } from 'express';
+import express, { RequestHandler, Router } from 'express';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
@@ -152,9 +152,8 @@ export function segmentRoutes(deps: Deps, guards: Guards): Router {
  * POST /v1/segments/csv?name=...&column=externalId|email|phone with a text/csv body: a static
  * segment from a list. Mounted before the JSON-only guard, with its own auth, since the body is CSV.
  */
-export function segmentCsvRoutes(deps: Deps): Router {
+export function segmentCsvRoutes(deps: Deps, admin: RequestHandler = workspaceAuth(deps.db).admin): Router {
   const r = Router();
-  const admin = workspaceAuth(deps.db).admin;
   const query = csvQuery.extend({ column: z.enum(['externalId', 'email', 'phone']).default('externalId') });
   r.post('/v1/segments/csv', admin, express.text({ type: ['text/csv', 'text/plain'], limit: '20mb' }), async (req, res) => {
     const { workspaceId } = authOf(req);

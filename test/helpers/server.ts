@@ -30,7 +30,7 @@ export async function startTestServer(opts: { clock?: Clock; env?: Record<string
     PORT: '0',
     ...opts.env,
   });
-  const db = createDb(loaded.DATABASE_URL, 10);
+  const db = createDb(loaded.DATABASE_URL, 10, loaded.STATEMENT_TIMEOUT_MS);
   const config = await resolveSecrets(loaded, db);
   const redis = createRedis(config.REDIS_URL);
   const deps: Deps = {
