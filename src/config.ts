@@ -47,6 +47,8 @@ export const configSchema = z.object({
   STATEMENT_TIMEOUT_MS: intFromEnv(15000, 0, 3_600_000),
   /** Statement timeout of the workers' queries, ms (0: none); their statements are whole-audience batches. */
   WORKER_STATEMENT_TIMEOUT_MS: intFromEnv(600000, 0, 86_400_000),
+  /** POST /v1/predictions/fit scores up to this many customers in the request; above it, scoring is a job. */
+  PREDICTIONS_INLINE_SCORE_MAX: intFromEnv(20000, 0, 10_000_000),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 1mb or 512kb').default('2mb'),
   DB_POOL_MAX: intFromEnv(20, 1, 500),

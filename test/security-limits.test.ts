@@ -87,7 +87,7 @@ describe('statement timeout', () => {
         signal: AbortSignal.timeout(8000),
       });
       expect(res.status).toBe(503);
-      expect((await res.json()).error.code).toBe('query_timeout');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('query_timeout');
       expect(Date.now() - t0).toBeLessThan(5000);
     } finally {
       await holder.query('ROLLBACK');
