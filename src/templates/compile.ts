@@ -1,8 +1,8 @@
 import { Liquid, Template } from 'liquidjs';
-import type mjml2htmlFn from 'mjml';
 import { convert, HtmlToTextOptions } from 'html-to-text';
 import { AppError } from '../errors';
 import type { TemplateRow } from './repo';
+import { compileMjml } from './mjml-pool';
 
 /**
  * Compiling is the expensive part (MJML takes tens of milliseconds); rendering a compiled
@@ -17,8 +17,12 @@ const base = {
   ownPropertyOnly: true,
   // No file system: include/render/layout look up this empty map and fail.
   templates: {},
+  // What one parse or render may cost. A render runs on the event loop of the API (previews, test
+  // sends, the sample render at save time) or of a dispatch worker (each message), so it is held
+  // to 200 ms: a template that needs more for one recipient could not be sent to an audience at
+  // any useful rate (100,000 recipients would be 5.5 hours of CPU), and is refused at save time.
   parseLimit: 1_000_000,
-  renderLimit: 2_000,
+  renderLimit: 200,
   memoryLimit: 50_000_000,
 };
 /** HTML bodies: every output is escaped; `| raw` opts out deliberately. */
@@ -70,18 +74,11 @@ function liquid(engine: Liquid, source: string, path: string): Template[] {
   }
 }
 
-// MJML (with juice, cheerio, js-beautify, lodash: ~600 modules, ~15 MB of heap) is required at the
-// first MJML compile, not at import: a dispatch worker sending HTML templates never holds it.
-let mjml2html: typeof mjml2htmlFn | undefined;
-
+// MJML (with juice, cheerio, js-beautify, lodash: ~600 modules, ~15 MB of heap) runs in a thread
+// of its own (mjml-pool.ts), started at the first MJML compile: a dispatch worker sending HTML
+// templates never loads it, and a large document never blocks the event loop.
 async function mjmlToHtml(body: string): Promise<string> {
-  mjml2html ??= require('mjml') as typeof mjml2htmlFn;
-  let result;
-  try {
-    result = await mjml2html(body, { validationLevel: 'soft', ignoreIncludes: true, keepComments: false, useMjmlConfigOptions: false });
-  } catch (err) {
-    throw new AppError('unprocessable', `MJML does not compile: ${(err as Error).message}`, [{ path: 'body', message: (err as Error).message }]);
-  }
+  const result = await compileMjml(body);
   if (result.errors?.length) {
     const details = result.errors.slice(0, 20).map((e) => ({ path: 'body', message: `line ${e.line}: ${e.message}` }));
     throw new AppError('unprocessable', `MJML does not compile: ${details[0]!.message}`, details);
