@@ -49,6 +49,10 @@ export const configSchema = z.object({
   WORKER_STATEMENT_TIMEOUT_MS: intFromEnv(600000, 0, 86_400_000),
   /** POST /v1/predictions/fit scores up to this many customers in the request; above it, scoring is a job. */
   PREDICTIONS_INLINE_SCORE_MAX: intFromEnv(20000, 0, 10_000_000),
+  /** Domains (and their subdomains) a workspace's fromEmail may use, comma-separated; unset: any. */
+  SENDER_DOMAINS: z.string().default('').transform((v) => v.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean)),
+  /** SMS senders (numbers in E.164, or alphanumeric ids) a workspace's smsFrom may be, comma-separated; unset: any. */
+  SMS_SENDERS: z.string().default('').transform((v) => v.split(',').map((d) => d.trim()).filter(Boolean)),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 1mb or 512kb').default('2mb'),
   DB_POOL_MAX: intFromEnv(20, 1, 500),

@@ -77,3 +77,27 @@ describe('public pages', () => {
     expect(res.headers.get('x-frame-options')).toBe('DENY');
   });
 });
+
+describe('sender allow-lists', () => {
+  let restricted: TestServer;
+  beforeAll(async () => {
+    restricted = await startTestServer({ env: { SENDER_DOMAINS: 'shop.example, news.other.example', SMS_SENDERS: '+15125550100,SHOPCO' } });
+  });
+  afterAll(async () => restricted.close());
+
+  test('when the operator set SENDER_DOMAINS and SMS_SENDERS, then a workspace cannot send as anyone else (422, settings unchanged)', async () => {
+    const ws = await newWorkspace(restricted.url, 'senders');
+    const bad = await ws.api.patch('/v1/settings', { fromEmail: 'ceo@bank.example', smsFrom: '+15125550999' });
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.details.map((d: { path: string }) => d.path)).toEqual(['fromEmail', 'smsFrom']);
+    expect((await ws.api.patch('/v1/settings', { fromEmail: 'x@evilshop.example' })).status).toBe(422);
+    expect((await ws.api.get('/v1/settings')).body.fromEmail).toBeNull();
+    expect((await ws.api.patch('/v1/settings', { fromEmail: 'deals@mail.shop.example', smsFrom: 'SHOPCO' })).status).toBe(200);
+    expect((await ws.api.patch('/v1/settings', { fromEmail: 'a@news.other.example', smsFrom: '+15125550100' })).status).toBe(200);
+  });
+
+  test('when no list is set, then any sender is accepted, as before', async () => {
+    const ws = await newWorkspace(srv.url, 'senders-open');
+    expect((await ws.api.patch('/v1/settings', { fromEmail: 'ceo@bank.example', smsFrom: '+15125550999' })).status).toBe(200);
+  });
+});

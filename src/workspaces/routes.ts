@@ -6,6 +6,7 @@ import * as repo from './repo';
 import { createKeyBody, createWorkspaceBody, patchSettingsBody } from './schema';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
+import { checkSenders } from './senders';
 
 describeOperation({ method: 'post', path: '/v1/workspaces', summary: 'Create a workspace and its first admin key (operator token)', tag: 'Workspaces', auth: 'operator', body: createWorkspaceBody, responses: { 201: 'Created; apiKey is shown once' } });
 describeOperation({ method: 'post', path: '/v1/api-keys', summary: 'Create an API key (shown once)', tag: 'Workspaces', auth: 'admin', body: createKeyBody, responses: { 201: 'Created' } });
@@ -35,7 +36,9 @@ export function workspaceRoutes(deps: Deps, guards: Guards) {
     res.json((await repo.getWorkspace(deps.db, authOf(req).workspaceId)).settings);
   });
   r.patch('/v1/settings', guards.admin, async (req, res) => {
-    res.json(await repo.updateSettings(deps.db, authOf(req).workspaceId, parse(patchSettingsBody, req.body)));
+    const patch = parse(patchSettingsBody, req.body);
+    checkSenders(patch, deps.config);
+    res.json(await repo.updateSettings(deps.db, authOf(req).workspaceId, patch));
   });
   return r;
 }
