@@ -31,6 +31,8 @@ export const configSchema = z.object({
   PUBLIC_URL: url(['http:', 'https:']).default('http://localhost:3000'),
   /** Secret for signing public tokens (unsubscribe, open, click); required in production, else generated once and kept in the database (src/secrets.ts). */
   HARK_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** The signing secret before a rotation: links it signed still verify; it never signs. */
+  HARK_SIGNING_SECRET_PREVIOUS: z.string().min(32, 'must be at least 32 characters').optional(),
   SMTP_URL: url(['smtp:', 'smtps:']).default('smtp://127.0.0.1:2525'),
   TWILIO_ACCOUNT_SID: z.string().default('AC00000000000000000000000000000000'),
   TWILIO_AUTH_TOKEN: z.string().default('dev-twilio-token'),

@@ -57,3 +57,20 @@ describe('links signed before the upgrade', () => {
     expect((await fetch(`${srv.url}/u/${current}`)).status).toBe(200);
   });
 });
+
+describe('rotating HARK_SIGNING_SECRET', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer({ env: { HARK_SIGNING_SECRET: 'the-new-signing-secret-0123456789-abcdef', HARK_SIGNING_SECRET_PREVIOUS: 'the-old-signing-secret-0123456789-abcdef' } });
+  });
+  afterAll(async () => srv.close());
+
+  test('when the old secret is kept as HARK_SIGNING_SECRET_PREVIOUS, then links it signed still work, and other keys do not', async () => {
+    const ws = await newWorkspace(srv.url, 'rotation');
+    const [m] = await srv.deps.db('messages').insert({ workspace_id: ws.id, channel: 'email', address: 'rot@example.com', status: 'sent', sent_at: new Date() }).returning('id');
+    const signed = (secret: string) => signToken({ k: 'u', m: String(m.id) }, secret);
+    expect((await fetch(`${srv.url}/u/${signed('the-old-signing-secret-0123456789-abcdef')}`)).status).toBe(200);
+    expect((await fetch(`${srv.url}/u/${signed('the-new-signing-secret-0123456789-abcdef')}`)).status).toBe(200);
+    expect((await fetch(`${srv.url}/u/${signed('some-other-signing-secret-0123456789-abc')}`)).status).toBe(400);
+  });
+});

@@ -34,6 +34,7 @@ export function publicRoutes(deps: Deps) {
   let legacy: ReturnType<TokenKeys['legacy']> | undefined;
   const secret: TokenKeys = {
     secret: signingSecret(deps.config),
+    previous: deps.config.HARK_SIGNING_SECRET_PREVIOUS,
     // Read once per process, when a token first fails the current key.
     legacy: () =>
       (legacy ??= legacyLinksBefore(deps.db).then(

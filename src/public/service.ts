@@ -11,6 +11,8 @@ import { LEGACY_LINK_GRACE_SECONDS, TokenKind, TokenPayload, verifyToken } from 
 /** The key that signs links now, and the legacy one that verifies older links for a while, if any. */
 export interface TokenKeys {
   secret: string;
+  /** HARK_SIGNING_SECRET_PREVIOUS: verifies links signed before a rotation. */
+  previous?: string;
   legacy(): Promise<{ secret: string; before: Date } | null>;
 }
 
@@ -21,8 +23,10 @@ export interface TokenKeys {
  * in mail already sent keep working for the time the contract promises), and never after.
  */
 export async function readToken(token: string | undefined, kind: TokenKind, keys: TokenKeys, now: Date): Promise<TokenPayload> {
-  const p = verifyToken(token ?? '', keys.secret, now);
-  if (p && p.k === kind) return p;
+  for (const secret of keys.previous ? [keys.secret, keys.previous] : [keys.secret]) {
+    const p = verifyToken(token ?? '', secret, now);
+    if (p && p.k === kind) return p;
+  }
   const legacy = await keys.legacy();
   if (legacy && now.getTime() < legacy.before.getTime() + LEGACY_LINK_GRACE_SECONDS * 1000) {
     const q = verifyToken(token ?? '', legacy.secret, now);
