@@ -74,7 +74,7 @@ test('when a bare SHA-256 entry from before the keyed hashes exists, then it sti
   const ws = await newWorkspace(srv.url, 'legacy');
   const phone = '+15125550188';
   const bare = createHash('sha256').update(phone).digest();
-  await db()('suppressions').insert({ workspace_id: ws.id, channel: 'sms', address_hash: bare, reason: 'sms_stop' });
+  await db()('suppressions').insert({ workspace_id: ws.id, channel: 'sms', address_hash: bare, reason: 'sms_stop', legacy: true }); // as migration 0012 leaves one it could not re-key
   expect(await isSuppressed(db(), ws.id, 'sms', phone)).toBe(true);
   const again = await ws.api.put('/v1/customers/legacy-1', { phone });
   expect(again.body.suppressed).toEqual({ email: false, sms: true });
@@ -84,4 +84,24 @@ test('when a bare SHA-256 entry from before the keyed hashes exists, then it sti
   expect(rows[0].reason).toBe('sms_stop');
   expect(rows[0].address_hash.equals(bare)).toBe(false);
   expect(await isSuppressed(db(), ws.id, 'sms', phone)).toBe(true);
+});
+
+test('when a campaign fans out, then addresses on the list under the keyed hash or a legacy bare one are skipped as unsubscribed, and others are queued', async () => {
+  const { runFanout } = await import('../src/campaigns/service');
+  const ws = await newWorkspace(srv.url, 'fanout-suppressed');
+  await ws.api.patch('/v1/settings', { fromEmail: 'shop@example.com', postalAddress: '1 Main St' });
+  const tag = ws.id.slice(0, 8);
+  const addr = (n: string) => `${n}.${tag}@example.com`;
+  for (const n of ['keyed', 'legacy', 'free']) expect((await ws.api.put(`/v1/customers/${n}`, { email: addr(n), emailConsent: 'subscribed', city: 'Gent' })).status).toBe(201);
+  await suppress(db(), ws.id, 'email', addr('keyed'), 'unsubscribed');
+  await db()('suppressions').insert({ workspace_id: ws.id, channel: 'email', address_hash: createHash('sha256').update(addr('legacy')).digest(), reason: 'erased', legacy: true });
+  const seg = (await ws.api.post('/v1/segments', { name: 'gent', definition: { field: 'city', op: 'eq', value: 'Gent' } })).body.id;
+  const tpl = (await ws.api.post('/v1/templates', { name: 't', channel: 'email', subject: 'Hi', body: '<p>Sale</p>' })).body.id;
+  const c = await ws.api.post('/v1/campaigns', { name: 'c', channel: 'email', templateId: tpl, segmentIds: [seg], scheduledAt: '2094-01-01T00:00:00Z' });
+  expect(c.status).toBe(201);
+  await db()('campaigns').where({ id: c.body.id }).update({ status: 'sending', started_at: new Date() });
+  await runFanout(srv.deps, c.body.id);
+  const rows = await db()('messages as m').join('customers as cu', 'cu.id', 'm.customer_id').where('m.campaign_id', c.body.id).select('cu.external_id', 'm.status', 'm.skip_reason').orderBy('cu.external_id');
+  await ws.api.post(`/v1/campaigns/${c.body.id}/cancel`);
+  expect(rows.map((r) => [r.external_id, r.status === 'skipped' ? r.skip_reason : 'queued'])).toEqual([['free', 'queued'], ['keyed', 'unsubscribed'], ['legacy', 'unsubscribed']]);
 });

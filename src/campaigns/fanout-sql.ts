@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { bindings } from '../db';
-import { addressHashesSql } from '../suppressions/repo';
+import { suppressedSql } from '../suppressions/repo';
 import { ADDRESS_COLUMN, CAP_STATUSES_PLANNED, CONSENT_COLUMN, quietHoursByZone } from '../messages/rules';
 import { ageBandSql } from '../results/snapshot';
 import type { Settings } from '../workspaces/schema';
@@ -150,12 +150,11 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
        -- The suppression list is probed only when the workspace has one for the channel (an InitPlan).
        SELECT b.*, CASE
            WHEN b.addr IS NULL THEN 'no_address'
-           WHEN b.consent = 'unsubscribed' OR (EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace_id = ? AND s.channel = ?) AND EXISTS (
-             SELECT 1 FROM suppressions s
-              WHERE s.workspace_id = ? AND s.channel = ? AND s.address_hash IN ${addressHashesSql(norm)})) THEN 'unsubscribed'
+           WHEN b.consent = 'unsubscribed' OR (EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace_id = ? AND s.channel = ?)
+             AND ${suppressedSql('sp.ws', 'sp.ch', norm)}) THEN 'unsubscribed'
            WHEN b.id IN (SELECT customer_id FROM capped) THEN 'frequency_cap'
          END AS rule_skip
-         FROM b
+         FROM b, (SELECT ?::uuid AS ws, ?::text AS ch) sp
      ), d AS (
        SELECT v.*, (v.rule_skip IS NULL AND (
            row_number() OVER (PARTITION BY v.rule_skip IS NULL, v.addr ORDER BY v.id) > 1 OR taken.one IS NOT NULL

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { statsColumns } from '../customers/stats';
 import { bindings } from '../db';
-import { addressHashesSql } from '../suppressions/repo';
+import { suppressedSql } from '../suppressions/repo';
 
 /** The dispatch side of the outbox: claiming, outcomes, and the sweeper's recovery queries. */
 type Conn = Knex | Knex.Transaction;
@@ -46,9 +46,7 @@ export async function claimForSend(db: Conn, ids: string[], workerId: string, no
         WHERE messages.id = t.id AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)
         RETURNING ${MESSAGE_FIELDS.map((f) => `messages.${f}`).join(', ')})
      SELECT ${MESSAGE_FIELDS.map((f) => `m.${f} AS m_${f}`).join(', ')},
-            EXISTS (SELECT 1 FROM suppressions x
-                     WHERE x.workspace_id = m.workspace_id AND x.channel = m.channel
-                       AND x.address_hash IN ${addressHashesSql(`(CASE WHEN m.channel = 'email' THEN lower(btrim(coalesce(m.address, c.email))) ELSE btrim(coalesce(m.address, c.phone)) END)`)}) AS m_suppressed,
+            ${suppressedSql('m.workspace_id', 'm.channel', `(CASE WHEN m.channel = 'email' THEN lower(btrim(coalesce(m.address, c.email))) ELSE btrim(coalesce(m.address, c.phone)) END)`)} AS m_suppressed,
             c.*, ${statsColumns}
        FROM m LEFT JOIN customers c ON c.id = m.customer_id AND c.workspace_id = m.workspace_id
        LEFT JOIN customer_stats s ON s.customer_id = c.id
