@@ -10,7 +10,7 @@ import { createLogger } from '../../src/logger';
 import { createMetrics } from '../../src/ops/metrics';
 import { Queues } from '../../src/queues';
 import { createRedis } from '../../src/redis';
-import { OPERATOR_TOKEN, TEST_DATABASE_URL, TEST_REDIS_URL } from './env';
+import { OPERATOR_TOKEN, TEST_DATABASE_URL, TEST_REDIS_URL, TEST_TWILIO_SID, TEST_TWILIO_TOKEN } from './env';
 
 export interface TestServer {
   url: string;
@@ -27,6 +27,9 @@ export async function startTestServer(opts: { clock?: Clock; env?: Record<string
     HARK_ADMIN_TOKEN: OPERATOR_TOKEN,
     LOG_LEVEL: 'silent',
     PORT: '0',
+    // hark has no default Twilio account; the tests' stand-in takes any, and signs with this token.
+    TWILIO_ACCOUNT_SID: TEST_TWILIO_SID,
+    TWILIO_AUTH_TOKEN: TEST_TWILIO_TOKEN,
     ...opts.env,
   });
   const redis = createRedis(config.REDIS_URL);
