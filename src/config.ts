@@ -28,7 +28,8 @@ export const configSchema = z.object({
   /** Key prefix of every BullMQ queue: two hark installations may share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, - or _').default('hark'),
   HARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters'),
-  PUBLIC_URL: url(['http:', 'https:']).default('http://localhost:3000'),
+  /** Default http://localhost:PORT (see resolveDefaults). */
+  PUBLIC_URL: url(['http:', 'https:']).optional(),
   /** Secret for signing public tokens (unsubscribe, open, click); defaults to one derived from HARK_ADMIN_TOKEN. */
   HARK_SIGNING_SECRET: z.string().min(16).optional(),
   /** Outgoing mail server; `inbox:` keeps mail in hark's own inbox (the default outside production; see resolveProviders). */
@@ -57,7 +58,8 @@ export const configSchema = z.object({
 export const INBOX_URL = 'inbox:';
 
 type Parsed = z.infer<typeof configSchema>;
-export type Config = Omit<Parsed, 'SMTP_URL' | 'TWILIO_API_URL'> & {
+export type Config = Omit<Parsed, 'SMTP_URL' | 'TWILIO_API_URL' | 'PUBLIC_URL'> & {
+  PUBLIC_URL: string;
   SMTP_URL: string;
   TWILIO_API_URL: string;
   /** How SMS leave: the built-in inbox, Twilio (account configured), or not at all (production without Twilio). */
@@ -82,16 +84,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const msg = given[name] === undefined ? 'is required' : issue.message;
     throw new ConfigError(`config: ${name} ${msg}`);
   }
-  return resolveProviders(parsed.data);
+  return resolveDefaults(parsed.data);
 }
 
 /**
+ * Defaults that depend on other variables. PUBLIC_URL: this process's own port on localhost.
  * The providers' defaults depend on NODE_ENV. Outside production hark delivers into its own inbox
  * unless told otherwise, so a first `npm start` sends somewhere visible. In production nothing is
  * assumed: SMTP_URL is required (the inbox there would swallow real customers' mail), and SMS is
  * off until a Twilio account is configured.
  */
-function resolveProviders(c: Parsed): Config {
+function resolveDefaults(c: Parsed): Config {
   const production = c.NODE_ENV === 'production';
   if (production && !c.SMTP_URL) throw new ConfigError('config: SMTP_URL is required in production (smtp://user:pass@host:port of your mail server)');
   if (production && c.SMTP_URL === INBOX_URL) throw new ConfigError('config: SMTP_URL inbox: is for trying hark out, not for production; give your mail server (smtp:// or smtps://)');
@@ -99,5 +102,6 @@ function resolveProviders(c: Parsed): Config {
   const twilioAccount = Boolean(c.TWILIO_ACCOUNT_SID && c.TWILIO_AUTH_TOKEN);
   const twilioApi = c.TWILIO_API_URL ?? (production || twilioAccount ? 'https://api.twilio.com' : INBOX_URL);
   const smsMode = twilioApi === INBOX_URL ? 'inbox' : twilioAccount ? 'twilio' : 'off';
-  return { ...c, SMTP_URL: c.SMTP_URL ?? INBOX_URL, TWILIO_API_URL: twilioApi, SMS_MODE: smsMode };
+  const publicUrl = c.PUBLIC_URL ?? `http://localhost:${c.PORT || 3000}`;
+  return { ...c, PUBLIC_URL: publicUrl, SMTP_URL: c.SMTP_URL ?? INBOX_URL, TWILIO_API_URL: twilioApi, SMS_MODE: smsMode };
 }

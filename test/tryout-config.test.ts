@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config';
 import { startTestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
+import pg from 'pg';
+import { TEST_DATABASE_URL } from './helpers/env';
 
 /** The provider defaults: the inbox outside production, nothing assumed in production (issue 16, issue 15 item 1). */
 const TOKEN = { HARK_ADMIN_TOKEN: 'x'.repeat(20) };
@@ -38,7 +40,7 @@ describe('provider configuration', () => {
   });
 
   test('when the real entry point boots in production without SMTP_URL or with inbox:, then it exits 1 with one line naming SMTP_URL', async () => {
-    for (const extra of [{}, { SMTP_URL: 'inbox:' }]) {
+    for (const extra of [{}, { SMTP_URL: 'inbox:' }] as Array<Record<string, string>>) {
       const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...TOKEN, NODE_ENV: 'production', ...extra };
       const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], { cwd: join(__dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
@@ -81,4 +83,50 @@ describe('production without Twilio', () => {
       await s.close();
     }
   });
+});
+
+describe('newcomer path: npm start', () => {
+  const boot = (env: Record<string, string>) => {
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/main.ts'], { cwd: join(__dirname, '..'), env: { PATH: process.env.PATH ?? '', ...TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = { stdout: '', stderr: '' };
+    child.stdout!.on('data', (d: Buffer) => (out.stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out.stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    return { child, out, exited };
+  };
+
+  test.each([
+    ['Postgres', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/hark' }, /^hark cannot reach Postgres at 127\.0\.0\.1:1 \(ECONNREFUSED\); start it: service postgresql start/],
+    ['Redis', { DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: 'redis://127.0.0.1:1' }, /^hark cannot reach Redis at 127\.0\.0\.1:1 \(ECONNREFUSED\); start it: service redis-server start/],
+  ])('when %s does not answer, then npm start stops with one line naming it, its address and the command that starts it', async (_what, env, line) => {
+    const p = boot(env);
+    const code = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('hung'), 20_000))]);
+    p.child.kill('SIGKILL');
+    expect(code).toBe(1);
+    expect(p.out.stdout).toBe('');
+    const lines = p.out.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(line);
+  }, 30_000);
+
+  test('when it starts in development, then the logs are readable lines and the first gives the console URL', async () => {
+    const dbUrl = new URL(TEST_DATABASE_URL);
+    dbUrl.pathname = `${dbUrl.pathname}_boot`;
+    const p = boot({ NODE_ENV: 'development', PORT: '0', DATABASE_URL: dbUrl.toString(), QUEUE_PREFIX: `boot${process.pid}` });
+    try {
+      const end = Date.now() + 40_000;
+      while (!/hark listening/.test(p.out.stdout) && Date.now() < end && p.child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      const lines = p.out.stdout.trim().split('\n');
+      expect(lines[0]).toMatch(/^\[\d\d:\d\d:\d\d\] INFO: hark starting: console at http:\/\/localhost:\d+\/app\//);
+      expect(lines.find((l) => /hark listening/.test(l))).toMatch(/console http:\/\/localhost:\d+\/app\//);
+      for (const l of lines) expect(l.startsWith('{')).toBe(false);
+    } finally {
+      p.child.kill('SIGTERM');
+      await p.exited;
+      const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`);
+      await admin.end();
+    }
+  }, 60_000);
 });
