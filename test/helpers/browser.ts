@@ -1,0 +1,24 @@
+import { existsSync } from 'node:fs';
+
+/** Debian's chromium, which the browser tests drive through playwright-core (`npm test`'s pretest installs it). */
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/**
+ * Whether the browser tests can run here. Without chromium they are skipped with the reason
+ * printed, except under CI=true, where a skipped browser test would hide a broken console: there
+ * the suite fails instead.
+ */
+export function browserAvailable(file: string): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  const why = `${file}: no chromium at ${CHROMIUM} (npm test's pretest installs Debian's chromium with apt-get when it can; or set CHROMIUM_PATH)`;
+  if (process.env.CI === 'true') {
+    test('the browser tests can run (CI=true)', () => {
+      throw new Error(`${why}; under CI=true a skipped browser test is a failure`);
+    });
+  } else {
+    process.stderr.write(`SKIPPED ${why}\n`);
+  }
+  return false;
+}
+
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
