@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 
-/** Debian's chromium, which the browser tests drive through playwright-core (`npm test`'s pretest installs it). */
-export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+import { CHROMIUM } from './browser-path';
+
+export { CHROMIUM };
 
 /**
  * Whether the browser tests can run here. Without chromium they are skipped with the reason
