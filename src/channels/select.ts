@@ -1,5 +1,5 @@
 import { INBOX_URL } from '../config';
-import { createInboxChannels, InboxChannels, InboxSource } from './inbox';
+import type { InboxChannels, InboxSource } from './inbox';
 import { createSmtpChannel, SmtpChannelOptions } from './smtp';
 import { createTwilioChannel, TwilioChannelOptions } from './twilio';
 import { Channel, ChannelError, OutgoingEmail, OutgoingSms } from './types';
@@ -30,7 +30,8 @@ export function createProviderChannels(spec: ProviderSpec, inboxSource?: InboxSo
   const theInbox = () => {
     const source = inboxSource ?? (spec.databaseUrl ? { databaseUrl: spec.databaseUrl } : undefined);
     if (!source) throw new Error('the built-in inbox needs a database');
-    return (inbox ??= createInboxChannels(source));
+    // Loaded only when used: it brings knex and the status-callback code into the sender thread.
+    return (inbox ??= (require('./inbox') as typeof import('./inbox')).createInboxChannels(source));
   };
   const email = spec.smtp.url === INBOX_URL ? theInbox().email : createSmtpChannel(spec.smtp);
   const sms = !spec.twilio ? smsOff() : spec.twilio.apiUrl === INBOX_URL ? theInbox().sms : createTwilioChannel(spec.twilio);
