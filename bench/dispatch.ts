@@ -215,6 +215,8 @@ async function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string
   const env = {
     ...process.env,
     ROLE: 'worker',
+    // JSON log lines, as a deployed worker writes them (development would print readable ones).
+    NODE_ENV: 'test',
     PORT: '0',
     LOG_LEVEL: 'info',
     DATABASE_URL: dbUrl,

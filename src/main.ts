@@ -76,7 +76,7 @@ export async function start(config: Config) {
     server = s;
     await new Promise<void>((resolve, reject) => s.once('listening', resolve).once('error', reject));
     const port = (s.address() as { port: number }).port;
-    if (config.ROLE === 'worker') logger.info({ port, role: config.ROLE }, `hark worker listening on port ${port} (operations endpoints only)`);
+    if (config.ROLE === 'worker') logger.info({ port, role: config.ROLE }, `hark listening on port ${port} (worker: operations endpoints only)`);
     else logger.info({ port, role: config.ROLE }, `hark listening: console ${consoleUrl(config, port)}`);
     if (config.SMTP_URL === 'inbox:') logger.info('email goes to the built-in inbox (SMTP_URL=inbox:): see the console\'s Inbox page');
     if (workers.length) logger.info({ workers: workers.length }, 'workers started');
