@@ -167,7 +167,7 @@ export const bench: Bench = {
     const s = SCALES[ctx.scale];
     ensureConsoleBuilt();
     await recreateBenchDatabase(BENCH_DB);
-    const config = loadConfig({ ...process.env, NODE_ENV: 'production', DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: OPERATOR, HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', API_RATE_PER_MINUTE: '0', LOG_LEVEL: 'silent', PORT: '0' });
+    const config = loadConfig({ ...process.env, NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525', DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: OPERATOR, HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', API_RATE_PER_MINUTE: '0', LOG_LEVEL: 'silent', PORT: '0' });
     const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
     await migrateLatest(db);
     const redis = createRedis(config.REDIS_URL);

@@ -88,7 +88,7 @@ async function pool<T>(items: T[], parallel: number, fn: (t: T) => Promise<unkno
 }
 
 async function main(job: BaselineJob): Promise<BaselineResult> {
-  const config = loadConfig({ DATABASE_URL: job.dbUrl, SMTP_URL: job.smtpUrl, TWILIO_API_URL: job.twilioUrl, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', LOG_LEVEL: 'silent' });
+  const config = loadConfig({ DATABASE_URL: job.dbUrl, SMTP_URL: job.smtpUrl, TWILIO_API_URL: job.twilioUrl, TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000bench', TWILIO_AUTH_TOKEN: 'bench-twilio-token', HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', LOG_LEVEL: 'silent' });
   const db = createDb(job.dbUrl, 2);
   const messages = await preRender(db, config, job);
   await db.destroy();
@@ -107,7 +107,7 @@ async function main(job: BaselineJob): Promise<BaselineResult> {
     return { rate, cpuMs: cpu };
   }
   // Only the library and a base-URL rewrite: no rendering, rules or bookkeeping.
-  const ch = createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: job.twilioUrl, httpClient: job.transport === 'hark' ? 'hark' : 'library' });
+  const ch = createTwilioChannel({ accountSid: config.TWILIO_ACCOUNT_SID!, authToken: config.TWILIO_AUTH_TOKEN!, apiUrl: job.twilioUrl, httpClient: job.transport === 'hark' ? 'hark' : 'library' });
   const statusCallback = `${config.PUBLIC_URL.replace(/\/+$/, '')}/webhooks/twilio/status`;
   const c0 = ownCpuMs();
   const t0 = process.hrtime.bigint();

@@ -59,7 +59,7 @@ export const bench: Bench = {
     await recreateBenchDatabase(URL_);
     const smtp = await startSmtpPeer({ keep: false });
     const standin = await startTwilioStandin({ keep: false });
-    const config = loadConfig({ DATABASE_URL: URL_, SMTP_URL: smtp.url, TWILIO_API_URL: standin.url, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', LOG_LEVEL: 'silent', EMAIL_RATE_PER_SECOND: '100000', SMS_RATE_PER_SECOND: '100000' });
+    const config = loadConfig({ DATABASE_URL: URL_, SMTP_URL: smtp.url, TWILIO_API_URL: standin.url, TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000bench', TWILIO_AUTH_TOKEN: 'bench-twilio-token', HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', LOG_LEVEL: 'silent', EMAIL_RATE_PER_SECOND: '100000', SMS_RATE_PER_SECOND: '100000' });
     const db = createDb(URL_, 10);
     const redis = createRedis(config.REDIS_URL);
     const queues = new Queues(redis, `hark-bench-dispatch-${Date.now()}`);
@@ -215,6 +215,8 @@ async function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string
   const env = {
     ...process.env,
     ROLE: 'worker',
+    // JSON log lines, as a deployed worker writes them (development would print readable ones).
+    NODE_ENV: 'test',
     PORT: '0',
     LOG_LEVEL: 'info',
     DATABASE_URL: dbUrl,
@@ -222,6 +224,8 @@ async function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string
     QUEUE_PREFIX: prefix,
     SMTP_URL: config.SMTP_URL,
     TWILIO_API_URL: config.TWILIO_API_URL,
+    TWILIO_ACCOUNT_SID: config.TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN: config.TWILIO_AUTH_TOKEN,
     EMAIL_RATE_PER_SECOND: String(config.EMAIL_RATE_PER_SECOND),
     SMS_RATE_PER_SECOND: String(config.SMS_RATE_PER_SECOND),
     HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN,

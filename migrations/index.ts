@@ -9,6 +9,7 @@ import * as m0008 from './0008_automations';
 import * as m0009 from './0009_foundation_fixes';
 import * as m0011 from './0011_outbox_indexes';
 import * as m0012 from './0012_security';
+import * as m0014 from './0014_inbox';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -28,6 +29,7 @@ const migrations: Array<[string, Migration]> = [
   ['0009_foundation_fixes', m0009],
   ['0011_outbox_indexes', m0011],
   ['0012_security', m0012],
+  ['0014_inbox', m0014],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

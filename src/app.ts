@@ -21,6 +21,7 @@ import { AppError } from './errors';
 import { consoleRoutes, overviewRoutes } from './console/routes';
 import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 import { campaignRoutes } from './campaigns/routes';
+import { inboxRoutes } from './inbox/routes';
 import type { Deps, Guards } from './deps';
 
 export function buildApp(deps: Deps) {
@@ -60,6 +61,7 @@ export function buildApp(deps: Deps) {
   app.use(automationRoutes(deps, guards));
   app.use(segmentRoutes(deps, guards));
   app.use(campaignRoutes(deps, guards));
+  app.use(inboxRoutes(deps, guards));
   app.use(overviewRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));

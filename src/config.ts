@@ -28,15 +28,20 @@ export const configSchema = z.object({
   /** Key prefix of every BullMQ queue: two hark installations may share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, - or _').default('hark'),
   HARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters'),
-  PUBLIC_URL: url(['http:', 'https:']).default('http://localhost:3000'),
+  /** Default http://localhost:PORT (see resolveDefaults). */
+  PUBLIC_URL: url(['http:', 'https:']).optional(),
   /** Secret for signing public tokens (unsubscribe, open, click); required in production, else generated once and kept in the database (src/secrets.ts). */
   HARK_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** The signing secret before a rotation: links it signed still verify; it never signs. */
   HARK_SIGNING_SECRET_PREVIOUS: z.string().min(32, 'must be at least 32 characters').optional(),
-  SMTP_URL: url(['smtp:', 'smtps:']).default('smtp://127.0.0.1:2525'),
-  TWILIO_ACCOUNT_SID: z.string().default('AC00000000000000000000000000000000'),
-  TWILIO_AUTH_TOKEN: z.string().default('dev-twilio-token'),
-  TWILIO_API_URL: url(['http:', 'https:']).default('https://api.twilio.com'),
+  /** Outgoing mail server; `inbox:` keeps mail in hark's own inbox (the default outside production; see resolveDefaults). */
+  SMTP_URL: url(['smtp:', 'smtps:', 'inbox:']).optional(),
+  /** No default: a public default token would let anyone sign Twilio webhooks (issue 15). */
+  TWILIO_ACCOUNT_SID: z.string().optional(),
+  TWILIO_AUTH_TOKEN: z.string().optional(),
+  TWILIO_API_URL: url(['http:', 'https:', 'inbox:']).optional(),
+  /** Test sends (POST /v1/templates|campaigns/:id/test) per workspace an hour. */
+  TEST_SENDS_PER_HOUR: intFromEnv(30, 1, 100000),
   /** Optional DKIM signing of outgoing email: all three must be set to sign. */
   DKIM_DOMAIN: z.string().optional(),
   DKIM_SELECTOR: z.string().optional(),
@@ -65,10 +70,20 @@ export const configSchema = z.object({
   HEAP_GROWING_PERCENT: intFromEnv(30, 0, 1000),
 });
 
-export type Config = z.infer<typeof configSchema>;
+/** The built-in inbox's address: SMTP_URL or TWILIO_API_URL set to it delivers into hark's own inbox. */
+export const INBOX_URL = 'inbox:';
+
+type Parsed = z.infer<typeof configSchema>;
+export type Config = Omit<Parsed, 'SMTP_URL' | 'TWILIO_API_URL' | 'PUBLIC_URL'> & {
+  PUBLIC_URL: string;
+  SMTP_URL: string;
+  TWILIO_API_URL: string;
+  /** How SMS leave: the built-in inbox, Twilio (account configured), or not at all (production without Twilio). */
+  SMS_MODE: 'inbox' | 'twilio' | 'off';
+};
 
 /** Rules across variables: what production may not leave to a development default. */
-function productionIssue(c: Config): string | null {
+function productionIssue(c: Parsed): string | null {
   if (c.NODE_ENV !== 'production') return null;
   if (!c.HARK_SIGNING_SECRET) return 'HARK_SIGNING_SECRET is required in production (32+ characters)';
   return null;
@@ -94,5 +109,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const issue = productionIssue(parsed.data);
   if (issue) throw new ConfigError(`config: ${issue}`);
-  return parsed.data;
+  return resolveDefaults(parsed.data);
+}
+
+/**
+ * Defaults that depend on other variables. PUBLIC_URL: this process's own port on localhost.
+ * The providers' defaults depend on NODE_ENV. Outside production hark delivers into its own inbox
+ * unless told otherwise, so a first `npm start` sends somewhere visible. In production nothing is
+ * assumed: SMTP_URL is required (the inbox there would swallow real customers' mail), and SMS is
+ * off until a Twilio account is configured.
+ */
+function resolveDefaults(c: Parsed): Config {
+  const production = c.NODE_ENV === 'production';
+  if (production && !c.SMTP_URL) throw new ConfigError('config: SMTP_URL is required in production (smtp://user:pass@host:port of your mail server)');
+  if (production && c.SMTP_URL === INBOX_URL) throw new ConfigError('config: SMTP_URL inbox: is for trying hark out, not for production; give your mail server (smtp:// or smtps://)');
+  if (production && c.TWILIO_API_URL === INBOX_URL) throw new ConfigError('config: TWILIO_API_URL inbox: is for trying hark out, not for production');
+  const twilioAccount = Boolean(c.TWILIO_ACCOUNT_SID && c.TWILIO_AUTH_TOKEN);
+  const twilioApi = c.TWILIO_API_URL ?? (production || twilioAccount ? 'https://api.twilio.com' : INBOX_URL);
+  const smsMode = twilioApi === INBOX_URL ? 'inbox' : twilioAccount ? 'twilio' : 'off';
+  const publicUrl = c.PUBLIC_URL ?? `http://localhost:${c.PORT || 3000}`;
+  return { ...c, PUBLIC_URL: publicUrl, SMTP_URL: c.SMTP_URL ?? INBOX_URL, TWILIO_API_URL: twilioApi, SMS_MODE: smsMode };
 }

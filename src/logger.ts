@@ -34,8 +34,10 @@ export function errSerializer(err: unknown): unknown {
 /**
  * Structured logs, object first. Personal data never goes in: the redact list is a last line of
  * defence for fields that might slip into a logged object, not a licence to log them.
+ * `pretty` (development): one readable line per entry (pino-pretty, in this thread, synchronously)
+ * instead of JSON lines, which a log collector wants and a person at a terminal does not.
  */
-export function createLogger(level: string, destination?: pino.DestinationStream) {
+export function createLogger(level: string, opts: { pretty?: boolean; destination?: pino.DestinationStream } = {}) {
   const options: pino.LoggerOptions = {
     level,
     base: { service: 'hark' },
@@ -45,7 +47,11 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       censor: '[redacted]',
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  if (opts.destination) return pino(options, opts.destination);
+  if (!opts.pretty) return pino(options);
+  // Required only here: production processes never load it.
+  const pretty = require('pino-pretty') as typeof import('pino-pretty');
+  return pino({ ...options, base: undefined }, pretty({ sync: true, colorize: Boolean(process.stdout.isTTY), translateTime: 'HH:MM:ss', singleLine: true, ignore: 'pid,hostname,service' }));
 }
 
 export type Logger = ReturnType<typeof createLogger>;

@@ -7,6 +7,7 @@ import { systemClock } from './clock';
 import { Config, ConfigError, loadConfig } from './config';
 import { autovacuumWarning, createDb, Db, ensureDatabase, migrateLatest } from './db';
 import { createLogger } from './logger';
+import { DependencyDown, preflight } from './ops/preflight';
 import express from 'express';
 import { createMetrics, metricsMiddleware } from './ops/metrics';
 import { opsRoutes } from './ops/routes';
@@ -22,7 +23,7 @@ import { closeWorkers, startWorkers } from '../workers';
  * running jobs finish, and close the pools, within SHUTDOWN_TIMEOUT_MS.
  */
 export async function start(config: Config) {
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger(config.LOG_LEVEL, { pretty: config.NODE_ENV === 'development' });
   let deps: Deps | undefined;
   let server: Server | undefined;
   let workers: Worker[] = [];
@@ -55,14 +56,18 @@ export async function start(config: Config) {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   booted = (async () => {
+    await preflight(config.DATABASE_URL, config.REDIS_URL);
+    // The first line a newcomer reads says where to go.
+    if (config.ROLE !== 'worker') logger.info(`hark starting: console at ${consoleUrl(config, config.PORT)} (API docs at /docs)`);
     await ensureDatabase(config.DATABASE_URL);
     // Migrations run on a connection of their own, without the timeout (an index on a large table).
     const migrator = createDb(config.DATABASE_URL, 1);
     let resolved: Config;
+    let stale: string | null | undefined;
     try {
       await migrateLatest(migrator);
-      const stale = await autovacuumWarning(migrator);
-      if (stale) logger.warn(stale);
+      // Said after the line with the address, which a newcomer reads first.
+      stale = await autovacuumWarning(migrator);
       resolved = await resolveSecrets(config, migrator);
     } finally {
       await migrator.destroy();
@@ -76,7 +81,6 @@ export async function start(config: Config) {
     deps = d;
     if (config.ROLE === 'all') workerDb = createDb(config.DATABASE_URL, config.DB_POOL_MAX, config.WORKER_STATEMENT_TIMEOUT_MS);
     workers = config.ROLE !== 'api' ? await startWorkers(workerDb ? { ...d, db: workerDb } : d) : [];
-    if (workers.length) logger.info({ workers: workers.length }, 'workers started');
     // A worker serves only the operations endpoints (/healthz, /readyz, /metrics), so that an
     // orchestrator can probe it and Prometheus can scrape its queue depths.
     // The API (every route, the OpenAPI document, twilio's webhook validation) is required only by
@@ -85,10 +89,21 @@ export async function start(config: Config) {
     const s = app.listen(config.PORT);
     server = s;
     await new Promise<void>((resolve, reject) => s.once('listening', resolve).once('error', reject));
-    logger.info({ port: config.PORT, role: config.ROLE }, 'hark listening');
+    const port = (s.address() as { port: number }).port;
+    if (config.ROLE === 'worker') logger.info({ port, role: config.ROLE }, `hark listening on port ${port} (worker: operations endpoints only)`);
+    else logger.info({ port, role: config.ROLE }, `hark listening: console ${consoleUrl(config, port)}`);
+    if (config.SMTP_URL === 'inbox:') logger.info('email goes to the built-in inbox (SMTP_URL=inbox:): see the console\'s Inbox page');
+    if (workers.length) logger.info({ workers: workers.length }, 'workers started');
+    if (stale) logger.warn(stale);
   })();
   await booted;
   return deps!;
+}
+
+/** Where a person opens the console: PUBLIC_URL, unless it is the default for another port. */
+function consoleUrl(config: Config, port: number): string {
+  const base = config.PUBLIC_URL.replace(/\/+$/, '');
+  return `${/^http:\/\/localhost:\d+$/.test(base) ? `http://localhost:${port}` : base}/app/`;
 }
 
 if (require.main === module) {
@@ -103,7 +118,7 @@ if (require.main === module) {
     throw err;
   }
   start(config).catch((err) => {
-    process.stderr.write(`hark failed to start: ${(err as Error).message}\n`);
+    process.stderr.write(err instanceof DependencyDown ? `${err.message}\n` : `hark failed to start: ${(err as Error).message}\n`);
     process.exit(1);
   });
 }

@@ -186,7 +186,7 @@ describe('campaigns', () => {
     const { createTwilioChannel } = await import('../src/channels/twilio');
     const slow = await startTwilioStandin({ holdFor: ['+14155554001'] });
     const ctx = await dispatchContext();
-    const sms = createTwilioChannel({ accountSid: server.deps.config.TWILIO_ACCOUNT_SID, authToken: server.deps.config.TWILIO_AUTH_TOKEN, apiUrl: slow.url, timeoutMs: 300 });
+    const sms = createTwilioChannel({ accountSid: server.deps.config.TWILIO_ACCOUNT_SID!, authToken: server.deps.config.TWILIO_AUTH_TOKEN!, apiUrl: slow.url, timeoutMs: 300 });
     const lossy = { ...ctx, channels: { email: ctx.channels.email, sms } };
     try {
       const ws = await shop();

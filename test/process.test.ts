@@ -104,7 +104,8 @@ describe('ROLE=all on a fresh machine', () => {
     expect((await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [dbName])).rowCount).toBe(0);
     const port = await freePort();
     const p = run({
-      ROLE: 'all', PORT: String(port), DATABASE_URL: dbUrl.toString(), REDIS_URL: TEST_REDIS_URL,
+      // NODE_ENV=test: JSON lines, as in production (development prints readable lines: tryout-config.test.ts).
+      NODE_ENV: 'test', ROLE: 'all', PORT: String(port), DATABASE_URL: dbUrl.toString(), REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: `hark-proc-${randomBytes(4).toString('hex')}`, HARK_ADMIN_TOKEN: 'process-test-token-0123456789', LOG_LEVEL: 'info',
     });
     children.push(p.child);

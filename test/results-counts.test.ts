@@ -38,7 +38,7 @@ test('when many status callbacks race, then counts equal a GROUP BY over the mes
   calls.sort(() => Math.random() - 0.5);
   const results = await Promise.all(
     calls.map(async (params) => {
-      const signature = twilio.getExpectedTwilioSignature(srv.deps.config.TWILIO_AUTH_TOKEN, base, params);
+      const signature = twilio.getExpectedTwilioSignature(srv.deps.config.TWILIO_AUTH_TOKEN!, base, params);
       const res = await fetch(`${srv.url}/webhooks/twilio/status`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature }, body: new URLSearchParams(params).toString() });
       return res.status;
     }),

@@ -16,7 +16,7 @@ function capture() {
       cb();
     },
   });
-  return { logger: createLogger('info', stream), text: () => lines.join('') };
+  return { logger: createLogger('info', { destination: stream }), text: () => lines.join('') };
 }
 
 async function pgError(run: () => Promise<unknown>): Promise<unknown> {

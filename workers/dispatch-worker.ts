@@ -3,6 +3,7 @@ import type { Worker } from 'bullmq';
 import type { Deps } from '../src/deps';
 import { ClosableWorker } from './closable-worker';
 import { dkimFromConfig, SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
+import { twilioSpec } from '../src/channels/config';
 import { createThreadedChannels, ThreadedChannels } from '../src/channels/threaded';
 import { Channels, dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
@@ -20,11 +21,12 @@ export interface DispatchWorkerOptions {
   sweep?: SweepOptions;
 }
 
-/** The providers from config (SMTP_URL, TWILIO_*), their calls in a sender thread (src/channels/threaded.ts). */
+/** The providers from config (SMTP_URL, TWILIO_*; either may be the built-in inbox), their calls in a sender thread (src/channels/threaded.ts). */
 export function channelsFromConfig(config: Deps['config']): ThreadedChannels {
   return createThreadedChannels({
     smtp: { url: config.SMTP_URL, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, dkim: dkimFromConfig(config) },
-    twilio: { accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN, apiUrl: config.TWILIO_API_URL },
+    twilio: twilioSpec(config),
+    databaseUrl: config.DATABASE_URL,
   });
 }
 

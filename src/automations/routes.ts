@@ -1,3 +1,4 @@
+import { requireSms } from '../channels/config';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
@@ -31,6 +32,7 @@ export function automationRoutes(deps: Deps, guards: Guards) {
 
   r.post('/v1/automations', guards.admin, async (req, res) => {
     const body = parse(createAutomationBody, req.body);
+    body.steps.forEach((s, i) => s.type === 'send' && s.channel === 'sms' && requireSms(deps.config, `steps.${i}.channel`));
     res.status(201).json(automationView(await createAutomation(deps, authOf(req).workspaceId, body)));
   });
   r.get('/v1/automations', guards.admin, async (req, res) => {

@@ -1,3 +1,4 @@
+import { requireSms } from '../channels/config';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
@@ -6,6 +7,7 @@ import { decodeCursor, encodeCursor, listQuery, parse, timeIdCursor } from '../h
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
+import { campaignProblems } from './problems';
 import { campaignMessagesQuery, createCampaignBody, messagesQuery, scheduleBody } from './schema';
 import * as service from './service';
 import { campaignView, messageView } from './view';
@@ -25,11 +27,13 @@ const idCursor = z.object({ id: z.string().regex(/^\d+$/) });
 export function campaignRoutes(deps: Deps, guards: Guards) {
   const r = Router();
   const idOf = (raw: string | string[] | undefined) => uuidOr404(typeof raw === 'string' ? raw : undefined, 'campaign');
-  const show = async (row: repo.CampaignRow) => campaignView(row, await repo.campaignCounts(deps.db, row.id));
+  // problems: why its messages do not go out (campaigns/problems.ts), instead of a bar stuck at 0.
+  const show = async (row: repo.CampaignRow) => ({ ...campaignView(row, await repo.campaignCounts(deps.db, row.id)), problems: await campaignProblems(deps.db, row.id) });
 
   r.post('/v1/campaigns', guards.admin, async (req, res) => {
     const { workspaceId } = authOf(req);
     const body = parse(createCampaignBody, req.body);
+    if (body.channel === 'sms') requireSms(deps.config, 'channel');
     res.status(201).json(await show(await service.createCampaign(deps, workspaceId, body)));
   });
 

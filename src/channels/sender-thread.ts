@@ -5,14 +5,11 @@
  * rendering and bookkeeping. Requests and replies are plain data; errors are classified here.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createSmtpChannel, SmtpChannelOptions } from './smtp';
-import { createTwilioChannel, TwilioChannelOptions } from './twilio';
+import { createProviderChannels, ProviderSpec } from './select';
 import { ChannelError } from './types';
 
-export interface SenderSpec {
-  smtp: SmtpChannelOptions;
-  twilio: TwilioChannelOptions;
-}
+/** SMTP, Twilio or the built-in inbox (which writes with its own small pool from databaseUrl). */
+export type SenderSpec = ProviderSpec;
 
 export type SenderCall = { id: number; kind: 'email' | 'sms'; message: unknown };
 /** The calls of one turn of the main thread's event loop come in one message. */
@@ -26,7 +23,7 @@ export type SenderReply =
 if (parentPort) {
   const port = parentPort;
   const spec = workerData as SenderSpec;
-  const channels = { email: createSmtpChannel(spec.smtp), sms: createTwilioChannel(spec.twilio) };
+  const channels = createProviderChannels(spec);
   // The provider libraries are loaded: the main thread's warm() resolves on this.
   port.postMessage({ ready: true } satisfies SenderReply);
   // Replies of one turn of this thread's event loop go back in one message (see threaded.ts).

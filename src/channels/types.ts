@@ -11,6 +11,8 @@ export interface OutgoingEmail {
   html: string;
   text: string;
   headers: Record<string, string>;
+  /** Set by test sends, which have no message row (the built-in inbox files them under it). */
+  workspaceId?: string;
 }
 
 export interface OutgoingSms {
@@ -19,6 +21,8 @@ export interface OutgoingSms {
   from: string;
   body: string;
   statusCallback?: string;
+  /** Set by test sends, which have no message row (the built-in inbox files them under it). */
+  workspaceId?: string;
 }
 
 export interface Channel<M> {

@@ -92,6 +92,9 @@ export function publicRoutes(deps: Deps) {
   const publicBase = deps.config.PUBLIC_URL.replace(/\/+$/, '');
   /** X-Twilio-Signature over the public URL Twilio called (PUBLIC_URL + path and query) and the form fields. */
   const signed = (req: Request) => {
+    // Without a Twilio account (production before it is configured, or the built-in inbox) nothing
+    // can sign a callback: the endpoints do not exist, rather than checking against a known token.
+    if (!authToken || deps.config.SMS_MODE === 'off') throw new AppError('not_found', 'Twilio is not configured');
     const sig = req.header('x-twilio-signature');
     const params = (req.body ?? {}) as Record<string, string>;
     if (!sig || !twilio.validateRequest(authToken, sig, publicBase + req.originalUrl, params)) {

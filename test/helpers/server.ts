@@ -11,7 +11,7 @@ import { createMetrics } from '../../src/ops/metrics';
 import { Queues } from '../../src/queues';
 import { resolveSecrets } from '../../src/secrets';
 import { createRedis } from '../../src/redis';
-import { OPERATOR_TOKEN, TEST_DATABASE_URL, TEST_REDIS_URL } from './env';
+import { OPERATOR_TOKEN, TEST_DATABASE_URL, TEST_REDIS_URL, TEST_TWILIO_SID, TEST_TWILIO_TOKEN } from './env';
 
 export interface TestServer {
   url: string;
@@ -28,6 +28,9 @@ export async function startTestServer(opts: { clock?: Clock; env?: Record<string
     HARK_ADMIN_TOKEN: OPERATOR_TOKEN,
     LOG_LEVEL: 'silent',
     PORT: '0',
+    // hark has no default Twilio account; the tests' stand-in takes any, and signs with this token.
+    TWILIO_ACCOUNT_SID: TEST_TWILIO_SID,
+    TWILIO_AUTH_TOKEN: TEST_TWILIO_TOKEN,
     ...opts.env,
   });
   const db = createDb(loaded.DATABASE_URL, 10, loaded.STATEMENT_TIMEOUT_MS);

@@ -13,6 +13,8 @@ export interface Campaign {
   id: string; name: string; channel: 'email' | 'sms'; status: string; templateId: string; segmentIds: string[];
   scheduledAt?: string | null; holdoutPercent?: number;
   counts?: { targeted?: number; heldOut?: number; queued?: number; sent?: number; delivered?: number; failed?: number; suppressed?: Record<string, number> };
+  /** Why its messages do not go out (SMTP refused, provider down): empty when all is well. */
+  problems?: CampaignProblem[];
 }
 export interface ReportRow { group: string; targeted: number; sent: number; delivered: number; opened: number; clicked: number; converted: number; revenue: number }
 export interface Report {
@@ -31,3 +33,10 @@ export interface Overview {
   purchasesPerDay: Array<{ day: string; count: number; revenue: number }>;
   campaigns: Record<string, number>; automations: { enabled: number; disabled: number };
 }
+export interface CampaignProblem { code: string; message: string; since: string | null; messages: number }
+export interface InboxMessage {
+  id: string; messageId: string | null; test: boolean; channel: 'email' | 'sms'; to: string; from: string;
+  subject: string | null; html: string | null; text: string; headers: Record<string, string>;
+  encoding?: string | null; segments?: number | null; receivedAt: string;
+}
+export interface TestSendResult { to: string; channel: 'email' | 'sms'; status: 'sent' | 'failed'; error: string | null }

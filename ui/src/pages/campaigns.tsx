@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, enc } from '../api';
-import type { Campaign, Page, Segment, Template } from '../types';
+import type { Campaign, CampaignProblem, Page, Segment, Template } from '../types';
+import { SendTest } from '../send-test';
 import { ErrorBox, Field, fmt, Progress, useLoad } from '../ui';
 
 export function Campaigns({ args }: { args: string[] }) {
@@ -132,6 +133,7 @@ function Detail({ id }: { id: string }) {
       {c && (
         <div class="card">
           <p>Status: <span class={`badge ${c.status}`} data-testid="campaign-status">{c.status}</span> · {c.channel}</p>
+          {c.problems?.length ? <Problems problems={c.problems} /> : null}
           <Progress label="Processed" value={done} max={Math.max(0, (k.targeted ?? 0) - (k.heldOut ?? 0))} />
           <div class="row">
             {c.status === 'draft' && <button type="button" onClick={() => act('send')}>Send now</button>}
@@ -146,6 +148,7 @@ function Detail({ id }: { id: string }) {
             <a href={`#/results/${c.id}`}>Results</a>
           </div>
           <ErrorBox error={error} />
+          <SendTest path={`/v1/campaigns/${enc(c.id)}/test`} channel={c.channel} label="Send a test of this campaign" />
           <div class="cols">
             <table>
               <caption>Counts</caption>
@@ -167,5 +170,22 @@ function Detail({ id }: { id: string }) {
         </div>
       )}
     </section>
+  );
+}
+
+/** Why messages do not go out, said in place of a bar that would sit at 0 (campaigns/problems.ts on the server). */
+function Problems({ problems }: { problems: CampaignProblem[] }) {
+  return (
+    <div class="problems" role="alert" data-testid="campaign-problems">
+      <h2>This campaign cannot deliver</h2>
+      <ul>
+        {problems.map((p) => (
+          <li>
+            <strong>{p.messages.toLocaleString()} message{p.messages === 1 ? '' : 's'}</strong>: {p.message}
+            {p.since && <> (since <time dateTime={p.since}>{new Date(p.since).toLocaleString()}</time>)</>} <code>{p.code}</code>
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }

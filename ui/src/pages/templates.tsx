@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, enc } from '../api';
 import type { EmailPreview, Page, SmsPreview, Template } from '../types';
 import { ErrorBox, Field, useLoad } from '../ui';
+import { SendTest } from '../send-test';
 
 export function Templates(_: { args: string[] }) {
   const [list, err, reload] = useLoad(() => api.get<Page<Template>>('/v1/templates?limit=200'));
@@ -88,6 +89,7 @@ function Editor({ t, onSaved }: { t: Template; onSaved: (t: Template) => void })
           </Field>
           {!draft.id && <button type="submit">Create template</button>}
           <ErrorBox error={error} />
+          {draft.id && <SendTest path={`/v1/templates/${enc(draft.id)}/test`} channel={draft.channel} label="Send a test of this template" />}
         </div>
         <div aria-live="polite">
           <Field label="Preview for customer (external id, optional)">{(id) => <input id={id} value={customer} onInput={(e) => setCustomer(e.currentTarget.value)} />}</Field>
