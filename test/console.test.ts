@@ -151,7 +151,7 @@ maybe('marketer console in chromium', () => {
     await page.getByRole('button', { name: 'Create template' }).click();
     await page.getByLabel('Preview for customer (external id, optional)').fill('w1');
     const frame = page.frameLocator('iframe[title="Email preview"]');
-    await frame.getByText('Hi W1').waitFor({ timeout: 10000 });
+    await frame.getByText('Hi W1').waitFor({ timeout: 30000 });
     await shot('templates');
   });
 

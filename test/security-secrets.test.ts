@@ -7,7 +7,8 @@ import { newWorkspace } from './helpers/api';
 import { OPERATOR_TOKEN, TEST_DATABASE_URL } from './helpers/env';
 
 /** Issue 15, security item 2: the link-signing secret is never derived from the operator token. */
-const base = { DATABASE_URL: TEST_DATABASE_URL, HARK_ADMIN_TOKEN: OPERATOR_TOKEN };
+// SMTP_URL, which production also requires, is given, so each case is about the signing secret.
+const base = { DATABASE_URL: TEST_DATABASE_URL, HARK_ADMIN_TOKEN: OPERATOR_TOKEN, SMTP_URL: 'smtp://127.0.0.1:2525' };
 
 describe('HARK_SIGNING_SECRET', () => {
   test('when NODE_ENV is production and it is unset or short, then boot stops naming it', () => {

@@ -7,7 +7,8 @@ import pg from 'pg';
 import { TEST_DATABASE_URL } from './helpers/env';
 
 /** The provider defaults: the inbox outside production, nothing assumed in production (issue 16, issue 15 item 1). */
-const TOKEN = { HARK_ADMIN_TOKEN: 'x'.repeat(20) };
+// The signing secret production also requires is given, so each case names the variable it is about.
+const TOKEN = { HARK_ADMIN_TOKEN: 'x'.repeat(20), HARK_SIGNING_SECRET: 'y'.repeat(40) };
 
 describe('provider configuration', () => {
   test('when nothing is set outside production, then email and SMS go to the built-in inbox and there is no Twilio token', () => {
