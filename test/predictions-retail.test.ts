@@ -5,8 +5,8 @@ import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { QUEUE_NAMES } from '../src/queues';
 import { enqueueFit } from '../src/predictions/jobs';
-import { getFit, loadSummary } from '../src/predictions/repo';
-import { scoreWorkspace } from '../src/predictions/service';
+import { getFit } from '../src/predictions/repo';
+import { scoreWorkspace, summaryOfFit } from '../src/predictions/service';
 import { startPredictionsWorker } from '../workers/predictions-worker';
 
 const DAY = 86400000;
@@ -148,7 +148,7 @@ describe('Online Retail: fitted on the data before the last 90 days, scored agai
   test('when the scores are rewritten in many small batches by concurrent writers, then every customer is counted once and the values are unchanged', async () => {
     const db = srv.deps.db;
     const row = (await getFit(db, wsId, fit.id))!;
-    const scored = await scoreWorkspace(db, row, await loadSummary(db, wsId, cutoff), new Date(), 100);
+    const scored = await scoreWorkspace(db, row, await summaryOfFit(db, wsId, cutoff), new Date(), 100);
     expect(scored).toBe(2671);
     expect((await getFit(db, wsId, fit.id))!.scored_customers).toBe(2671);
     const again = await db('customers as c').join('customer_stats as s', 's.customer_id', 'c.id').where('c.workspace_id', wsId).whereNotNull('s.churn_risk').select('c.external_id', 's.churn_risk');

@@ -1,0 +1,86 @@
+import type { BtydOutputs } from './btyd';
+import type { CutSummary } from './history';
+import { contributions, predictLogistic, trainLogistic, type Columns, type Logistic } from './logistic';
+
+/** Below these a workspace's own history is too thin to learn churn from: a stated rule stands in. */
+export const MIN_HISTORY_DAYS = 90;
+export const MIN_TRAINING_CUSTOMERS = 200;
+/** The churn window: churnRisk is P(no purchase in the next 90 days). */
+export const CHURN_DAYS = 90;
+
+/** The features, in days whatever the purchase model's time unit; logs tame the long tails. */
+export const FEATURES: Array<{ name: string; label: string }> = [
+  { name: 'logRecency', label: 'days since the last purchase' },
+  { name: 'logFrequency', label: 'number of purchases' },
+  { name: 'logAge', label: 'time since the first purchase' },
+  { name: 'logAvgSpend', label: 'average spend per purchase day' },
+  { name: 'logPurchases90d', label: 'purchases in the last 90 days' },
+  { name: 'oneTime', label: 'bought only once' },
+  { name: 'gapVsRhythm', label: 'time since the last purchase against their usual gap' },
+  { name: 'pAlive', label: 'probability of still being a customer (purchase model)' },
+  { name: 'logExpected90d', label: 'expected purchases in the next 90 days (purchase model)' },
+  { name: 'btydNoPurchase90d', label: 'purchase model\'s chance of no purchase in 90 days' },
+];
+
+export type ChurnRule = 'recency' | 'btyd';
+
+/** What makes churnRisk: a logistic model learned on the workspace, or a stated rule (and why). */
+export interface ChurnModel {
+  kind: 'learned' | ChurnRule;
+  logistic: Logistic | null; // the recency rule is a one-feature logistic, calibrated the same way
+  reason: string | null;
+  flagged: boolean; // the learned model ranked worse than recency in validation
+  trainedOn: { cutoff: string; customers: number; churnRate: number } | null;
+}
+
+export const RULES: Record<ChurnRule, string> = {
+  recency: 'days since the last purchase alone, calibrated on the workspace\'s last 90 days',
+  btyd: 'the purchase model\'s own probability of no purchase in the next 90 days',
+};
+
+/** Feature columns for the customers of one cut-off, with the purchase model's outputs there. */
+export function featureColumns(s: CutSummary, b: BtydOutputs, names: string[] = FEATURES.map((f) => f.name)): Columns {
+  const n = s.x.length;
+  const all: Record<string, (i: number) => number> = {
+    logRecency: (i) => Math.log1p(Math.max(0, s.tDays[i]! - s.txDays[i]!)),
+    logFrequency: (i) => Math.log1p(s.x[i]! + 1),
+    logAge: (i) => Math.log1p(s.tDays[i]!),
+    logAvgSpend: (i) => Math.log1p(Math.max(0, s.total[i]! / (s.x[i]! + 1))),
+    logPurchases90d: (i) => Math.log1p(s.n90[i]!),
+    oneTime: (i) => (s.x[i]! === 0 ? 1 : 0),
+    gapVsRhythm: (i) => (s.x[i]! > 0 ? Math.log((1 + s.tDays[i]! - s.txDays[i]!) / (1 + s.txDays[i]! / s.x[i]!)) : 0),
+    pAlive: (i) => b.pAlive[i]!,
+    logExpected90d: (i) => Math.log1p(b.expected90d[i]!),
+    btydNoPurchase90d: (i) => b.none90d[i]!,
+  };
+  return names.map((name) => Float64Array.from({ length: n }, (_, i) => all[name]!(i)));
+}
+
+export function train(kind: 'learned' | 'recency', s: CutSummary, b: BtydOutputs, churned: Uint8Array, cutoff: Date): ChurnModel {
+  const names = kind === 'learned' ? FEATURES.map((f) => f.name) : ['logRecency'];
+  const logistic = trainLogistic(names, featureColumns(s, b, names), churned);
+  let rate = 0;
+  for (const v of churned) rate += v;
+  return { kind, logistic, reason: null, flagged: false, trainedOn: { cutoff: cutoff.toISOString(), customers: churned.length, churnRate: rate / Math.max(1, churned.length) } };
+}
+
+export function ruleModel(reason: string): ChurnModel {
+  return { kind: 'btyd', logistic: null, reason, flagged: false, trainedOn: null };
+}
+
+export function applyChurn(m: ChurnModel, s: CutSummary, b: BtydOutputs): Float64Array {
+  if (!m.logistic) return Float64Array.from(b.none90d);
+  return predictLogistic(m.logistic, featureColumns(s, b, m.logistic.features));
+}
+
+/** The three features that push this customer's churnRisk furthest from the average customer's. */
+export function topFactors(m: ChurnModel, s: CutSummary, b: BtydOutputs, i: number, count = 3) {
+  if (!m.logistic) return [];
+  const cols = featureColumns(s, b, m.logistic.features);
+  const x = cols.map((c) => c[i]!);
+  const contrib = contributions(m.logistic, x);
+  return m.logistic.features
+    .map((name, j) => ({ feature: name, label: FEATURES.find((f) => f.name === name)?.label ?? name, value: x[j]!, weight: contrib[j]!, direction: contrib[j]! > 0 ? ('raises' as const) : ('lowers' as const) }))
+    .sort((p, q) => Math.abs(q.weight) - Math.abs(p.weight))
+    .slice(0, count);
+}
