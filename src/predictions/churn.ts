@@ -1,3 +1,4 @@
+import type { BgNbdParams } from './bgnbd';
 import type { BtydOutputs } from './btyd';
 import type { CutSummary } from './history';
 import { contributions, predictLogistic, trainLogistic, type Columns, type Logistic } from './logistic';
@@ -31,7 +32,18 @@ export interface ChurnModel {
   reason: string | null;
   flagged: boolean; // the learned model ranked worse than recency in validation
   trainedOn: { cutoff: string; customers: number; churnRate: number } | null;
+  /**
+   * The purchase model's parameters as fitted at the training cut-off. The BTYD features are
+   * computed with these at training and when applied, so a feature means the same on both sides:
+   * with each cut-off's own fit they drift (on the Online Retail sample a fit that finds no
+   * drop-out puts every pAlive near 1 at one cut-off and not at the other), and the mean churnRisk
+   * was 0.23 above the observed rate; with the training fit's parameters it is 0.07 above.
+   */
+  btydParams: BgNbdParams | null;
 }
+
+/** BTYD outputs for the customers being scored, under given parameters (the fit's model and time unit). */
+export type OutputsWith = (p: BgNbdParams) => BtydOutputs;
 
 export const RULES: Record<ChurnRule, string> = {
   recency: 'days since the last purchase alone, calibrated on the workspace\'s last 90 days',
@@ -56,27 +68,31 @@ export function featureColumns(s: CutSummary, b: BtydOutputs, names: string[] = 
   return names.map((name) => Float64Array.from({ length: n }, (_, i) => all[name]!(i)));
 }
 
-export function train(kind: 'learned' | 'recency', s: CutSummary, b: BtydOutputs, churned: Uint8Array, cutoff: Date): ChurnModel {
+export function train(kind: 'learned' | 'recency', s: CutSummary, b: BtydOutputs, churned: Uint8Array, cutoff: Date, btydParams: BgNbdParams): ChurnModel {
   const names = kind === 'learned' ? FEATURES.map((f) => f.name) : ['logRecency'];
   const logistic = trainLogistic(names, featureColumns(s, b, names), churned);
   let rate = 0;
   for (const v of churned) rate += v;
-  return { kind, logistic, reason: null, flagged: false, trainedOn: { cutoff: cutoff.toISOString(), customers: churned.length, churnRate: rate / Math.max(1, churned.length) } };
+  return { kind, logistic, reason: null, flagged: false, trainedOn: { cutoff: cutoff.toISOString(), customers: churned.length, churnRate: rate / Math.max(1, churned.length) }, btydParams };
 }
 
 export function ruleModel(reason: string): ChurnModel {
-  return { kind: 'btyd', logistic: null, reason, flagged: false, trainedOn: null };
+  return { kind: 'btyd', logistic: null, reason, flagged: false, trainedOn: null, btydParams: null };
 }
 
-export function applyChurn(m: ChurnModel, s: CutSummary, b: BtydOutputs): Float64Array {
-  if (!m.logistic) return Float64Array.from(b.none90d);
-  return predictLogistic(m.logistic, featureColumns(s, b, m.logistic.features));
+/** The BTYD outputs the churn model's features need: under its training parameters when it has them. */
+const featureOutputs = (m: ChurnModel, own: BtydOutputs, outputsWith: OutputsWith) => (m.btydParams && m.logistic?.features.some(usesBtyd) ? outputsWith(m.btydParams) : own);
+const usesBtyd = (f: string) => f === 'pAlive' || f === 'logExpected90d' || f === 'btydNoPurchase90d';
+
+export function applyChurn(m: ChurnModel, s: CutSummary, own: BtydOutputs, outputsWith: OutputsWith): Float64Array {
+  if (!m.logistic) return Float64Array.from(own.none90d);
+  return predictLogistic(m.logistic, featureColumns(s, featureOutputs(m, own, outputsWith), m.logistic.features));
 }
 
 /** The three features that push this customer's churnRisk furthest from the average customer's. */
-export function topFactors(m: ChurnModel, s: CutSummary, b: BtydOutputs, i: number, count = 3) {
+export function topFactors(m: ChurnModel, s: CutSummary, own: BtydOutputs, outputsWith: OutputsWith, i: number, count = 3) {
   if (!m.logistic) return [];
-  const cols = featureColumns(s, b, m.logistic.features);
+  const cols = featureColumns(s, featureOutputs(m, own, outputsWith), m.logistic.features);
   const x = cols.map((c) => c[i]!);
   const contrib = contributions(m.logistic, x);
   return m.logistic.features

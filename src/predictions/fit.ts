@@ -39,7 +39,7 @@ export function fitAt(h: History, kApply: number, kTrain: number, kTrain2: numbe
   let validation: Validation | null = null;
   if (!isFailure(trained)) {
     const trained2 = fitCut(h, kTrain2, unit, model);
-    validation = evaluate(h, trained, learnChurn(h, trained, trained2, early), kApply, kApply, model);
+    validation = evaluate(h, trained, learnChurn(h, trained, trained2, early), kApply, kApply, model, unit);
     if (validation.churnAuc < validation.recencyAuc) {
       const what = validation.churnModel === 'learned' ? 'the learned churn model' : `the ${validation.churnModel} rule`;
       churn = recencyFallback(h, main, trained, `${what} ranked worse than days since the last purchase on this workspace's last 90 days (AUC ${validation.churnAuc} against ${validation.recencyAuc})`);
@@ -72,5 +72,5 @@ export async function validateWorkspace(db: Db, workspaceId: string, calibration
   const h = await loadHistory(db, workspaceId, upTo, cuts);
   if (!h.cuts[3]!.n.some((v) => v > 0)) bad('calibrationEnd', 'calibrationEnd is before any purchase in this workspace');
   const r = fitAt(h, 3, 4, 5, unit, model, [h.cuts[1]!.day - h.cuts[3]!.day], 'calibrationEnd');
-  return evaluate(h, r.main, r.churn, 2, 1, model);
+  return evaluate(h, r.main, r.churn, 2, 1, model, unit);
 }

@@ -53,12 +53,12 @@ export function learnChurn(h: History, apply: CutFit, trained: CutFit | CutFailu
   if (trained.summary.x.length < MIN_TRAINING_CUSTOMERS)
     return ruleModel(`too little history to learn from: ${trained.summary.x.length} customers had bought before the training cut-off, at least ${MIN_TRAINING_CUSTOMERS} needed; churnRisk is ${RULES.btyd}`);
   const labels = churnLabels(h, trained.summary, trained.k, apply.k);
-  return train('learned', trained.summary, trained.btyd, labels, h.cuts[trained.k]!.at);
+  return train('learned', trained.summary, trained.btyd, labels, h.cuts[trained.k]!.at, trained.fit.params);
 }
 
 /** The recency rule, learned on the same split as the model it replaces. */
 export function recencyFallback(h: History, apply: CutFit, trained: CutFit, why: string): ChurnModel {
-  const m = train('recency', trained.summary, trained.btyd, churnLabels(h, trained.summary, trained.k, apply.k), h.cuts[trained.k]!.at);
+  const m = train('recency', trained.summary, trained.btyd, churnLabels(h, trained.summary, trained.k, apply.k), h.cuts[trained.k]!.at, trained.fit.params);
   return { ...m, flagged: true, reason: `${why}; churnRisk is ${RULES.recency}` };
 }
 
@@ -90,7 +90,7 @@ export interface Validation {
  * Compares what the models said at cut-off cal.k with what happened next: purchases up to cut-off
  * kHold (cal.horizons[0] holds each customer's predicted purchases for it), churn up to kChurn.
  */
-export function evaluate(h: History, cal: CutFit, churn: ChurnModel, kChurn: number, kHold: number, model: PurchaseModel): Validation {
+export function evaluate(h: History, cal: CutFit, churn: ChurnModel, kChurn: number, kHold: number, model: PurchaseModel, unit: TimeUnit): Validation {
   const s = cal.summary;
   const actual = purchasesBetween(h, s, cal.k, kHold);
   const predicted = cal.btyd.horizons[0]!;
@@ -103,7 +103,7 @@ export function evaluate(h: History, cal: CutFit, churn: ChurnModel, kChurn: num
     mae += Math.abs(predicted[i]! - actual[i]!);
   }
   const churned = churnLabels(h, s, cal.k, kChurn);
-  const risk = applyChurn(churn, s, cal.btyd);
+  const risk = applyChurn(churn, s, cal.btyd, (p) => btydOutputs(p, model, s, unit));
   const recency = Float64Array.from(s.tDays, (t, i) => t - s.txDays[i]!);
   const rate = mean(churned);
   const cutDay = (k: number) => h.cuts[k]!.day - h.cuts[cal.k]!.day;

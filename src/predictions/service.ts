@@ -1,5 +1,6 @@
 import type { Db } from '../db';
 import { AppError } from '../errors';
+import type { BgNbdParams } from './bgnbd';
 import { btydOutputs, modelInputs, type PurchaseModel } from './btyd';
 import { applyChurn, RULES, topFactors } from './churn';
 import { fitAsOf } from './fit';
@@ -54,7 +55,8 @@ export async function fitWorkspace(db: Db, workspaceId: string, asOf: Date, unit
 /** Per-customer forecasts from a stored fit, for the customers of one cut-off (its asOf). */
 export function forecast(fit: Pick<FitRow, 'params' | 'spend_params' | 'time_unit' | 'model' | 'churn'>, s: CutSummary) {
   const b = btydOutputs(fit.params, fit.model, s, fit.time_unit);
-  const churn = fit.churn ? applyChurn(fit.churn, s, b) : Float64Array.from(b.none90d);
+  const outputsWith = (p: BgNbdParams) => btydOutputs(p, fit.model, s, fit.time_unit);
+  const churn = fit.churn ? applyChurn(fit.churn, s, b, outputsWith) : Float64Array.from(b.none90d);
   const meanSpend = populationSpend(fit.spend_params);
   const n = s.x.length;
   const spend365d = new Array<string | null>(n);
@@ -64,7 +66,7 @@ export function forecast(fit: Pick<FitRow, 'params' | 'spend_params' | 'time_uni
     const spend = b.expected365d[i]! * perOrder;
     spend365d[i] = Number.isFinite(spend) ? Math.min(spend, 1e11).toFixed(2) : null;
   }
-  return { pAlive: b.pAlive, expected90d: b.expected90d, spend365d, churnRisk: churn, btyd: b };
+  return { pAlive: b.pAlive, expected90d: b.expected90d, spend365d, churnRisk: churn, btyd: b, outputsWith };
 }
 
 /**
@@ -179,6 +181,6 @@ export async function explainCustomer(db: Db, workspaceId: string, externalId: s
     churnRisk: r4(f.churnRisk[0]!),
     pAlive: r4(f.pAlive[0]!),
     expectedPurchases90d: r4(f.expected90d[0]!),
-    factors: fit.churn ? topFactors(fit.churn, s, f.btyd, 0).map((x) => ({ ...x, value: r4(x.value), weight: r4(x.weight) })) : [],
+    factors: fit.churn ? topFactors(fit.churn, s, f.btyd, f.outputsWith, 0).map((x) => ({ ...x, value: r4(x.value), weight: r4(x.weight) })) : [],
   };
 }
