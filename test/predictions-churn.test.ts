@@ -78,6 +78,9 @@ describe('a model that loses to recency', () => {
     expect(res.body.churn.reason).toMatch(/ranked worse than days since the last purchase/);
     expect(res.body.likelyToChurn.fallback).toBe(true);
     expect(res.body.likelyToChurn.churnRiskFrom).toMatch(/recency/);
+    const presets = (await ws.api.get('/v1/segments/presets')).body.data;
+    expect(presets.find((p: any) => p.name === 'likelyToChurn')).toMatchObject({ fallbackRule: 'recency', reason: expect.stringMatching(/ranked worse/) });
+    expect(presets.find((p: any) => p.name === 'vip').fallbackRule).toBeUndefined();
     // The recency rule: the longer since the last purchase, the higher the risk.
     const recent = (await ws.api.get('/v1/customers/i1')).body.stats; // last purchase 30 days before A
     const quiet = (await ws.api.get('/v1/customers/i0')).body.stats; // last purchase 185 days before A

@@ -197,7 +197,7 @@ export interface BgNbdFit {
  * Maximum likelihood by BFGS on log-parameters (unconstrained, and the scales of alpha and of a, b
  * differ by orders of magnitude) with analytic gradients, from a few starts.
  */
-export function fitBgNbd(d: Triples, modified = false, opts: { maxIter?: number } = {}): BgNbdFit {
+export function fitBgNbd(d: Triples, modified = false, opts: { maxIter?: number; starts?: number[][] } = {}): BgNbdFit {
   const c = compile(d);
   const customers = c.customers;
   let meanT = 0;
@@ -215,12 +215,12 @@ export function fitBgNbd(d: Triples, modified = false, opts: { maxIter?: number 
   const lnT = Math.log(meanT);
   const best = bfgsFromStarts(
     objective,
-    [
+    opts.starts ?? [
       [0, 0, 0, 0],
       [Math.log(0.5), lnT - 2, 0, Math.log(2)],
       [Math.log(0.25), lnT - 3, Math.log(0.8), Math.log(2.5)],
     ],
-    opts,
+    { maxIter: opts.maxIter },
   );
   // Converged: the best search stopped on its own (flat gradient, or a value that no longer moves, as
   // along a ridge where a parameter runs off) at a finite value, not at its iteration cap.

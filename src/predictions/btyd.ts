@@ -27,9 +27,15 @@ export function repeatBuyers(s: Summary): number {
   return n;
 }
 
-export function fitPurchaseModel(s: Summary, unit: TimeUnit, model: PurchaseModel): BgNbdFit {
+/** `warm`: a neighbouring fit's optimum (the same history 90 days later), tried first and alone if it converges. */
+export function fitPurchaseModel(s: Summary, unit: TimeUnit, model: PurchaseModel, warm?: BgNbdParams): BgNbdFit {
   const { x, tx, T } = modelInputs(s, unit);
-  return fitBgNbd(toTriples(x, tx, T), isModified(model));
+  const d = toTriples(x, tx, T);
+  if (warm) {
+    const f = fitBgNbd(d, isModified(model), { starts: [[warm.r, warm.alpha, warm.a, warm.b].map(Math.log)] });
+    if (f.converged) return f;
+  }
+  return fitBgNbd(d, isModified(model));
 }
 
 export interface BtydOutputs {
@@ -39,8 +45,11 @@ export interface BtydOutputs {
   none90d: Float64Array; // P(no purchase in the next 90 days)
 }
 
-/** Per-customer outputs; identical (x, t_x, T) share one evaluation of the series. */
-export function btydOutputs(p: BgNbdParams, model: PurchaseModel, s: Summary, unit: TimeUnit, horizonDays: number[] = []): BtydOutputs & { horizons: Float64Array[] } {
+/**
+ * Per-customer outputs; identical (x, t_x, T) share one evaluation of the series. The 365-day
+ * expectation (for spend) is only worked out when asked: the churn features do not need it.
+ */
+export function btydOutputs(p: BgNbdParams, model: PurchaseModel, s: Summary, unit: TimeUnit, horizonDays: number[] = [], withSpend = false): BtydOutputs & { horizons: Float64Array[] } {
   const m = isModified(model);
   const { x, tx, T } = modelInputs(s, unit);
   const k = UNIT_DAYS[unit];
@@ -54,7 +63,7 @@ export function btydOutputs(p: BgNbdParams, model: PurchaseModel, s: Summary, un
   first.forEach((i, g) => {
     gA[g] = pAlive(p, x[i]!, tx[i]!, T[i]!, m);
     g90[g] = expectedPurchases(p, 90 / k, x[i]!, tx[i]!, T[i]!, m);
-    g365[g] = expectedPurchases(p, 365 / k, x[i]!, tx[i]!, T[i]!, m);
+    if (withSpend) g365[g] = expectedPurchases(p, 365 / k, x[i]!, tx[i]!, T[i]!, m);
     gN[g] = probNoPurchase(p, 90 / k, x[i]!, tx[i]!, T[i]!, m);
     horizonDays.forEach((h, j) => (gH[j]![g] = expectedPurchases(p, h / k, x[i]!, tx[i]!, T[i]!, m)));
   });

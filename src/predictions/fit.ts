@@ -34,11 +34,11 @@ export function fitAt(h: History, kApply: number, kTrain: number, kTrain2: numbe
   const main = fitCut(h, kApply, unit, model, horizonDays);
   if (isFailure(main)) refuse(main ?? { reason: 'too_few_repeaters', repeaters: 0, customers: 0 }, h.cuts[kApply]!.at, path);
   const early = earliestDay(h);
-  const trained = fitCut(h, kTrain, unit, model, [h.cuts[kApply]!.day - h.cuts[kTrain]!.day]);
+  const trained = fitCut(h, kTrain, unit, model, [h.cuts[kApply]!.day - h.cuts[kTrain]!.day], main.fit.params);
   let churn = learnChurn(h, main, trained, early);
   let validation: Validation | null = null;
   if (!isFailure(trained)) {
-    const trained2 = fitCut(h, kTrain2, unit, model);
+    const trained2 = fitCut(h, kTrain2, unit, model, [], trained.fit.params);
     validation = evaluate(h, trained, learnChurn(h, trained, trained2, early), kApply, kApply, model, unit);
     if (validation.churnAuc < validation.recencyAuc) {
       const what = validation.churnModel === 'learned' ? 'the learned churn model' : `the ${validation.churnModel} rule`;

@@ -36,49 +36,55 @@ function solve(A: number[][], b: number[]): number[] {
 export function trainLogistic(features: string[], X: Columns, y: Uint8Array, lambda = 1, maxIter = 25): Logistic {
   const d = X.length;
   const n = y.length;
+  const D = d + 1;
   const mean = X.map((col) => col.reduce((s, v) => s + v, 0) / n);
   const sd = X.map((col, j) => {
     let s = 0;
     for (let i = 0; i < n; i++) s += (col[i]! - mean[j]!) ** 2;
     return Math.sqrt(s / n) || 1;
   });
-  const Z = X.map((col, j) => Float64Array.from(col, (v) => (v - mean[j]!) / sd[j]!));
-  // w = [intercept, coef...]
-  let w = new Array(d + 1).fill(0);
+  // Row-major with a leading 1 (the intercept): one contiguous row per customer in the hot loop.
+  const Z = new Float64Array(n * D);
+  for (let i = 0; i < n; i++) {
+    Z[i * D] = 1;
+    for (let j = 0; j < d; j++) Z[i * D + j + 1] = (X[j]![i]! - mean[j]!) / sd[j]!;
+  }
   let rate = 0;
   for (let i = 0; i < n; i++) rate += y[i]!;
   rate = Math.min(Math.max(rate / n, 1e-6), 1 - 1e-6);
+  let w = new Array<number>(D).fill(0);
   w[0] = Math.log(rate / (1 - rate));
-  const row = new Float64Array(d + 1);
+  const g = new Float64Array(D);
+  const H = new Float64Array(D * D);
   for (let it = 0; it < maxIter; it++) {
-    const g = new Array(d + 1).fill(0);
-    const H = Array.from({ length: d + 1 }, () => new Array(d + 1).fill(0));
+    g.fill(0);
+    H.fill(0);
     for (let i = 0; i < n; i++) {
-      row[0] = 1;
-      let eta = w[0];
-      for (let j = 0; j < d; j++) {
-        row[j + 1] = Z[j]![i]!;
-        eta += w[j + 1] * row[j + 1]!;
-      }
+      const o = i * D;
+      let eta = 0;
+      for (let a = 0; a < D; a++) eta += w[a]! * Z[o + a]!;
       const p = 1 / (1 + Math.exp(-eta));
       const r = y[i]! - p;
       const v = p * (1 - p);
-      for (let a = 0; a <= d; a++) {
-        g[a] += r * row[a]!;
-        const va = v * row[a]!;
-        for (let b = 0; b <= a; b++) H[a]![b] += va * row[b]!;
+      for (let a = 0; a < D; a++) {
+        const za = Z[o + a]!;
+        g[a] += r * za;
+        const va = v * za;
+        const ha = a * D;
+        for (let b = 0; b <= a; b++) H[ha + b] += va * Z[o + b]!;
       }
     }
-    for (let a = 0; a <= d; a++) for (let b = 0; b < a; b++) H[b]![a] = H[a]![b];
-    for (let j = 1; j <= d; j++) {
-      g[j] -= lambda * w[j];
-      H[j]![j] += lambda;
+    const Hm = Array.from({ length: D }, (_, a) => Array.from({ length: D }, (_, b) => (b <= a ? H[a * D + b]! : H[b * D + a]!)));
+    const gv = Array.from(g);
+    for (let j = 1; j < D; j++) {
+      gv[j]! -= lambda * w[j]!;
+      Hm[j]![j]! += lambda;
     }
-    const step = solve(H, g);
+    const step = solve(Hm, gv);
     w = w.map((v, j) => v + step[j]!);
-    if (Math.max(...step.map(Math.abs)) < 1e-8) break;
+    if (Math.max(...step.map(Math.abs)) < 1e-7) break;
   }
-  return { features, mean, sd, coef: w.slice(1), intercept: w[0] };
+  return { features, mean, sd, coef: w.slice(1), intercept: w[0]! };
 }
 
 /** Per feature, coef * standardised value: its push on the log-odds against the average customer. */

@@ -2,7 +2,7 @@ import type { BgNbdFit } from './bgnbd';
 import { btydOutputs, fitPurchaseModel, repeatBuyers, UNIT_DAYS, type BtydOutputs, type PurchaseModel } from './btyd';
 import { applyChurn, CHURN_DAYS, MIN_HISTORY_DAYS, MIN_TRAINING_CUSTOMERS, RULES, ruleModel, train, type ChurnModel } from './churn';
 import { purchasesBetween, summaryAt, type CutSummary, type History } from './history';
-import { auc, brier, calibrationDeciles, mean, precisionAtTop } from './metrics';
+import { ascending, auc, brier, calibrationDeciles, mean, precisionAtTop } from './metrics';
 import type { TimeUnit } from './repo';
 
 /** Below this many customers with repeat purchases the estimates swing with a handful of people. */
@@ -22,11 +22,11 @@ export interface CutFit {
 
 export type CutFailure = { reason: 'too_few_repeaters' | 'not_converged'; repeaters: number; customers: number };
 
-export function fitCut(h: History, k: number, unit: TimeUnit, model: PurchaseModel, horizonDays: number[] = []): CutFit | CutFailure {
+export function fitCut(h: History, k: number, unit: TimeUnit, model: PurchaseModel, horizonDays: number[] = [], warm?: BgNbdFit['params']): CutFit | CutFailure {
   const summary = summaryAt(h, k);
   const repeaters = repeatBuyers(summary);
   if (repeaters < MIN_REPEAT_CUSTOMERS) return { reason: 'too_few_repeaters', repeaters, customers: summary.x.length };
-  const fit = fitPurchaseModel(summary, unit, model);
+  const fit = fitPurchaseModel(summary, unit, model, warm);
   if (!fit.converged) return { reason: 'not_converged', repeaters, customers: summary.x.length };
   return { k, summary, fit, repeaters, btyd: btydOutputs(fit.params, model, summary, unit, horizonDays) };
 }
@@ -106,6 +106,8 @@ export function evaluate(h: History, cal: CutFit, churn: ChurnModel, kChurn: num
   const risk = applyChurn(churn, s, cal.btyd, (p) => btydOutputs(p, model, s, unit));
   const recency = Float64Array.from(s.tDays, (t, i) => t - s.txDays[i]!);
   const rate = mean(churned);
+  const byRisk = ascending(risk);
+  const byRecency = ascending(recency);
   const cutDay = (k: number) => h.cuts[k]!.day - h.cuts[cal.k]!.day;
   const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
   return {
@@ -118,8 +120,8 @@ export function evaluate(h: History, cal: CutFit, churn: ChurnModel, kChurn: num
     actualPurchases: sumA,
     meanAbsoluteError: r4(mae / Math.max(1, actual.length)),
     churnDays: Math.round(cutDay(kChurn) * 100) / 100,
-    churnAuc: r4(auc(risk, churned)),
-    recencyAuc: r4(auc(recency, churned)),
+    churnAuc: r4(auc(risk, churned, byRisk)),
+    recencyAuc: r4(auc(recency, churned, byRecency)),
     brier: r4(brier(risk, churned)),
     baseRateBrier: r4(rate * (1 - rate)),
     churnRate: r4(rate),
@@ -127,9 +129,9 @@ export function evaluate(h: History, cal: CutFit, churn: ChurnModel, kChurn: num
     churnModel: churn.kind,
     churnModelReason: churn.reason,
     topShare: TOP_SHARE,
-    topChurned: r4(precisionAtTop(risk, churned, TOP_SHARE)),
-    topChurnedByRecency: r4(precisionAtTop(recency, churned, TOP_SHARE)),
-    calibration: calibrationDeciles(risk, churned).map((d) => ({ ...d, predicted: r4(d.predicted), observed: r4(d.observed) })),
+    topChurned: r4(precisionAtTop(risk, churned, TOP_SHARE, byRisk)),
+    topChurnedByRecency: r4(precisionAtTop(recency, churned, TOP_SHARE, byRecency)),
+    calibration: calibrationDeciles(risk, churned, byRisk).map((d) => ({ ...d, predicted: r4(d.predicted), observed: r4(d.observed) })),
   };
 }
 

@@ -54,7 +54,7 @@ export async function fitWorkspace(db: Db, workspaceId: string, asOf: Date, unit
 
 /** Per-customer forecasts from a stored fit, for the customers of one cut-off (its asOf). */
 export function forecast(fit: Pick<FitRow, 'params' | 'spend_params' | 'time_unit' | 'model' | 'churn'>, s: CutSummary) {
-  const b = btydOutputs(fit.params, fit.model, s, fit.time_unit);
+  const b = btydOutputs(fit.params, fit.model, s, fit.time_unit, [], true);
   const outputsWith = (p: BgNbdParams) => btydOutputs(p, fit.model, s, fit.time_unit);
   const churn = fit.churn ? applyChurn(fit.churn, s, b, outputsWith) : Float64Array.from(b.none90d);
   const meanSpend = populationSpend(fit.spend_params);
@@ -183,4 +183,12 @@ export async function explainCustomer(db: Db, workspaceId: string, externalId: s
     expectedPurchases90d: r4(f.expected90d[0]!),
     factors: fit.churn ? topFactors(fit.churn, s, f.btyd, f.outputsWith, 0).map((x) => ({ ...x, value: r4(x.value), weight: r4(x.weight) })) : [],
   };
+}
+
+/** For the likelyToChurn preset: the rule churnRisk fell back to under the last fit, if it did. */
+export async function churnRuleNote(db: Db, workspaceId: string): Promise<{ churnRiskFrom: string; fallbackRule: string; reason: string | null } | null> {
+  const fit = await repo.lastFit(db, workspaceId);
+  if (!fit) return null;
+  const v = churnView(fit);
+  return v.rule === null ? null : { churnRiskFrom: `fallback rule "${v.rule}": ${v.description}`, fallbackRule: v.rule, reason: v.reason };
 }
