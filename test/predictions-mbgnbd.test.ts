@@ -116,6 +116,15 @@ describe('MBG/NBD on the CDNOW calibration summary (weeks, as of 1997-09-30)', (
     expect(probNoPurchase(p, 13, x, tx, T, modified)).toBeCloseTo(num.none, 5);
   });
 
+  test('when an MBG/NBD fit finds almost no drop-out (a and b in the millions), then E[Y] is finite and close to the no-drop-out limit', () => {
+    const p = { r: 1.34, alpha: 69.6, a: 6.5e6, b: 8.2e6 };
+    for (const [x, tx, T] of [[0, 0, 200], [3, 90, 200]] as const) {
+      const q = p.a / (p.a + p.b + x + 1); // the drop-out posterior mean given alive: Beta(a, b + x + 1)
+      const limit = (pAlive(p, x, tx, T, true) * (1 - Math.pow((p.alpha + T) / (p.alpha + T + q * 365), p.r + x))) / q;
+      expect(expectedPurchases(p, 365, x, tx, T, true)).toBeCloseTo(limit, 5);
+    }
+  });
+
   test('when a customer bought once long ago, then MBG/NBD says they may have lapsed while BG/NBD cannot', () => {
     expect(pAlive(BTYDPLUS, 0, 0, 38.86, true)).toBeLessThan(0.7);
     expect(pAlive({ r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 }, 0, 0, 38.86, false)).toBe(1);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { loadSummary } from '../src/predictions/repo';
+import { loadHistory, purchasesBetween, summaryAt } from '../src/predictions/history';
 import { expectedPurchases, pAlive } from '../src/predictions/bgnbd';
 import { conditionalSpend } from '../src/predictions/gammagamma';
 
@@ -74,6 +75,18 @@ describe('CDNOW: fit and scores through the API', () => {
       checked++;
     });
     expect(checked).toBe(2357);
+  });
+
+  test('when the history is read once up to 1998-06-30 and seen from 1997-09-30, then it is the summary as of 1997-09-30, and the days between are the holdout', async () => {
+    const h = await loadHistory(srv.deps.db, ws.id, new Date('1998-06-30T00:00:00Z'), [new Date('1998-06-30T00:00:00Z'), new Date(AS_OF)]);
+    const seen = summaryAt(h, 1);
+    const direct = await loadSummary(srv.deps.db, ws.id, new Date(AS_OF));
+    expect(seen.customerId).toEqual(direct.customerId);
+    expect(Array.from(seen.x)).toEqual(Array.from(direct.x));
+    expect(Array.from(seen.txDays)).toEqual(Array.from(direct.txDays));
+    expect(Array.from(seen.tDays)).toEqual(Array.from(direct.tDays));
+    seen.repeatValue.forEach((v, i) => expect(v).toBeCloseTo(direct.repeatValue[i]!, 6));
+    expect(purchasesBetween(h, seen, 1, 0).reduce((a, b) => a + b, 0)).toBe(1882); // purchase days from 1997-10-01 to 1998-06-30
   });
 
   test('when fitted in weeks as of 1997-09-30, then BG/NBD is within 1% and Gamma-Gamma within 2% of the published estimates', async () => {
