@@ -104,6 +104,20 @@ export function applyChurn(m: ChurnModel, s: CutSummary, own: BtydOutputs, outpu
   return predictLogistic(m.logistic, featureColumns(s, featureOutputs(m, own, outputsWith), m.logistic.features));
 }
 
+/** A feature's value as a marketer reads it (the model sees logs and ratios). */
+const SHOWN: Record<string, (v: number) => string> = {
+  logRecency: (v) => `${Math.round(Math.expm1(v))} days`,
+  logFrequency: (v) => `${Math.round(Math.expm1(v))} purchase days`,
+  logAge: (v) => `${Math.round(Math.expm1(v))} days`,
+  logAvgSpend: (v) => `${Math.expm1(v).toFixed(2)}`,
+  logPurchases90d: (v) => `${Math.round(Math.expm1(v))}`,
+  oneTime: (v) => (v ? 'yes' : 'no'),
+  gapVsRhythm: (v) => `${Math.exp(v).toFixed(1)} times their usual gap`,
+  pAlive: (v) => `${Math.round(v * 100)}%`,
+  logExpected90d: (v) => Math.expm1(v).toFixed(2),
+  btydNoPurchase90d: (v) => `${Math.round(v * 100)}%`,
+};
+
 /** The three features that push this customer's churnRisk furthest from the average customer's. */
 export function topFactors(m: ChurnModel, s: CutSummary, own: BtydOutputs, outputsWith: OutputsWith, i: number, count = 3) {
   if (!m.logistic) return [];
@@ -111,7 +125,7 @@ export function topFactors(m: ChurnModel, s: CutSummary, own: BtydOutputs, outpu
   const x = cols.map((c) => c[i]!);
   const contrib = contributions(m.logistic, x);
   return m.logistic.features
-    .map((name, j) => ({ feature: name, label: FEATURES.find((f) => f.name === name)?.label ?? name, value: x[j]!, weight: contrib[j]!, direction: contrib[j]! > 0 ? ('raises' as const) : ('lowers' as const) }))
+    .map((name, j) => ({ feature: name, label: FEATURES.find((f) => f.name === name)?.label ?? name, value: x[j]!, shown: SHOWN[name]?.(x[j]!) ?? String(x[j]), weight: contrib[j]!, direction: contrib[j]! > 0 ? ('raises' as const) : ('lowers' as const) }))
     .sort((p, q) => Math.abs(q.weight) - Math.abs(p.weight))
     .slice(0, count);
 }

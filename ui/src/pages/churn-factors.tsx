@@ -26,7 +26,7 @@ export function ChurnFactors(props: { externalId: string; data?: CustomerChurn }
           <ol>
             {d.factors.map((f) => (
               <li>
-                <strong>{f.label}</strong> {f.direction === 'raises' ? 'raises' : 'lowers'} the risk
+                <strong>{f.label}</strong> ({f.shown}) {f.direction === 'raises' ? 'raises' : 'lowers'} the risk
               </li>
             ))}
           </ol>

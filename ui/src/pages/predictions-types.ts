@@ -22,5 +22,5 @@ export interface ModelView {
 export interface CustomerChurn {
   externalId: string; asOf: string; churnRisk: number | null; pAlive: number | null; expectedPurchases90d: number | null;
   churnModel: string; rule: string | null; flagged: boolean;
-  factors: Array<{ feature: string; label: string; value: number; weight: number; direction: 'raises' | 'lowers' }>;
+  factors: Array<{ feature: string; label: string; value: number; shown: string; weight: number; direction: 'raises' | 'lowers' }>;
 }

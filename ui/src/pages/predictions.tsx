@@ -28,6 +28,8 @@ function CalibrationChart({ v }: { v: Validation }) {
             <text x={i * bw + bw / 2} y={h + 16} class="lbl" text-anchor="middle">{d.decile}</text>
           </g>
         ))}
+        <text x="0" y="12" class="lbl">100%</text>
+        <text x="0" y={h} class="lbl">0%</text>
       </svg>
     </figure>
   );
