@@ -4,6 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { ensureConsoleBuilt } from './helpers/console-build';
+import { invertedHistory } from './helpers/predictions-data';
 
 /** The Predictions page in chromium, on a workspace holding the CDNOW history fitted as of 1997-09-30. */
 const ARTIFACTS = resolve(__dirname, 'artifacts');
@@ -64,4 +65,25 @@ test('when the Predictions page is opened, then it shows the model, the validati
   expect(await page.getByTestId('churn-factors').locator('li').count()).toBe(3);
   await page.screenshot({ path: resolve(ARTIFACTS, 'console-predictions.png'), fullPage: true });
   expect(problems).toEqual([]);
+}, 60_000);
+
+test('when the workspace\'s model lost to recency, then the page flags it and names the rule churnRisk fell back to', async () => {
+  const other = await newWorkspace(srv.url, 'predictions flagged');
+  const A = Date.parse('2025-06-01T00:00:00Z');
+  const purchases = invertedHistory(A);
+  for (let i = 0; i < purchases.length; i += 1000) expect((await other.api.post('/v1/purchases/batch', { purchases: purchases.slice(i, i + 1000) })).status).toBe(200);
+  const fit = await other.api.post('/v1/predictions/fit', { asOf: new Date(A).toISOString() });
+  expect(fit.body.churn.flagged).toBe(true);
+  const p2 = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    await p2.goto(`${srv.url}/app/#/predictions`);
+    await p2.getByLabel('Admin API key').fill(other.key);
+    await p2.keyboard.press('Enter');
+    await p2.getByTestId('flagged').waitFor();
+    expect(await p2.getByTestId('flagged').textContent()).toMatch(/ranked worse than plain days since the last purchase/);
+    expect(await p2.getByTestId('churn-card').textContent()).toContain('Rule: recency');
+    await p2.screenshot({ path: resolve(ARTIFACTS, 'console-predictions-flagged.png'), fullPage: true });
+  } finally {
+    await p2.close();
+  }
 }, 60_000);

@@ -2,6 +2,7 @@ import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { predictLogistic, trainLogistic } from '../src/predictions/logistic';
 import { auc, calibrationDeciles, precisionAtTop } from '../src/predictions/metrics';
+import { invertedHistory } from './helpers/predictions-data';
 
 const DAY = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -47,23 +48,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await srv.close();
 });
-
-/**
- * A history where recency meant the opposite in the training window: in the 90 days after A-180
- * the customers who had bought recently stopped and the long-quiet ones came back; in the 90 days
- * after A-90 the recent buyers (the ones who came back) bought again. A model learned one step back
- * ranks worse than plain recency on the last 90 days, and must be flagged.
- */
-function invertedHistory(A: number) {
-  const purchases: object[] = [];
-  for (let c = 0; c < 400; c++) {
-    const j = c % 20;
-    const recentAt180 = c % 2 === 0;
-    const days = recentAt180 ? [350 + j, 185 + j / 4] : [350 + j, 300 + j, 120 - j, 30 - j];
-    days.forEach((d, k) => purchases.push({ orderId: `inv-${c}-${k}`, customer: { externalId: `i${c}` }, occurredAt: iso(A - d * DAY), total: 20 + j }));
-  }
-  return purchases;
-}
 
 describe('a model that loses to recency', () => {
   test('when the learned model ranks worse than days since the last purchase on the workspace\'s own history, then it is flagged and churnRisk falls back to the recency rule', async () => {
