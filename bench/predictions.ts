@@ -1,6 +1,7 @@
 import { ensureDatabase, createDb, migrateLatest } from '../src/db';
 import { createWorkspace } from '../src/workspaces/repo';
-import { loadSummary } from '../src/predictions/repo';
+import { loadHistory } from '../src/predictions/history';
+import { validateWorkspace } from '../src/predictions/fit';
 import { fitWorkspace, scoreWorkspace } from '../src/predictions/service';
 import { membersQuery } from '../src/segments/service';
 import { putRules } from '../src/scoring/service';
@@ -10,8 +11,11 @@ import { Bench, BenchContext, Metric } from './harness';
  * npm run bench -- predictions [--scale small|full]
  * On its own database (hark_bench_predictions), one workspace of N customers (1,000,000 at full)
  * with purchase histories drawn from a BG/NBD-like process, loaded set-based in SQL. Measures:
- *  - fit: the one pass over purchases into (x, t_x, T) plus both maximum-likelihood fits; baseline:
- *    the summary query alone (the read any fit must do);
+ *  - fit: the one pass over purchases seen from three cut-offs (asOf, 90 and 180 days before), the
+ *    MBG/NBD fits at each, Gamma-Gamma, the churn model's training on the 90 days before asOf and its
+ *    validation one step back; baseline: the history query alone (the read any fit must do);
+ *  - fit + scoring: the whole nightly work for the workspace (target < 90 s at 1M), and the peak RSS;
+ *  - POST /v1/predictions/validate's work for a cut-off 90 days back;
  *  - scoring: writing pAlive, churnRisk, expected purchases and spend for every customer; baseline:
  *    one bare UPDATE touching the same rows (the write ceiling);
  *  - a segment count on churnRisk; baseline: the same count on totalSpent (another stat field);
@@ -50,7 +54,7 @@ async function load(db: ReturnType<typeof createDb>, ws: string, n: number) {
 }
 
 export const bench: Bench = {
-  description: 'BG/NBD + Gamma-Gamma fit, scoring every customer, churnRisk segment count, lead scores',
+  description: 'MBG/NBD + Gamma-Gamma + churn model fit with validation, scoring every customer, churnRisk segment count, lead scores',
   async run(ctx: BenchContext): Promise<Metric[]> {
     const { customers } = SCALES[ctx.scale];
     await ensureDatabase(BENCH_DB);
@@ -62,12 +66,18 @@ export const bench: Bench = {
       const [, loadMs] = await time(() => load(db, ws, customers));
       ctx.log(`loaded ${customers} customers in ${(loadMs / 1000).toFixed(1)} s`);
 
-      const [, summaryMs] = await time(() => loadSummary(db, ws, AS_OF));
+      const DAY = 86_400_000;
+      const [, summaryMs] = await time(() => loadHistory(db, ws, AS_OF, [AS_OF, new Date(AS_OF.getTime() - 90 * DAY), new Date(AS_OF.getTime() - 180 * DAY)]));
       const [{ fit, summary }, fitMs] = await time(() => fitWorkspace(db, ws, AS_OF, 'day', new Date()));
-      ctx.log(`fit ${JSON.stringify(fit.params)} spend ${JSON.stringify(fit.spend_params)}`);
+      ctx.log(`fit ${fit.model} ${JSON.stringify(fit.params)} spend ${JSON.stringify(fit.spend_params)}`);
+      ctx.log(`churn ${fit.churn?.kind} ${fit.churn?.reason ?? ''}; validation ${JSON.stringify({ ...fit.validation, calibration: undefined })}`);
       const [, bareMs] = await time(() => db('customer_stats').where({ workspace_id: ws }).update({ scored_at: db.raw('scored_at') }));
       const [scored, scoreMs] = await time(() => scoreWorkspace(db, fit, summary, new Date()));
       await db.raw('ANALYZE customer_stats');
+      const [validation, validateMs] = await time(() => validateWorkspace(db, ws, new Date(AS_OF.getTime() - 90 * DAY), undefined, 'day', 'mbg-nbd', AS_OF));
+      ctx.log(`validate: churnAuc ${validation.churnAuc} recencyAuc ${validation.recencyAuc} brier ${validation.brier} base ${validation.baseRateBrier}`);
+      const rssMb = process.resourceUsage().maxRSS / 1024;
+      ctx.log(`peak RSS ${rssMb.toFixed(0)} MB`);
 
       const count = async (node: object) => Number((await db.from(membersQuery(db, ws, node as never, AS_OF).as('m')).count({ n: '*' }))[0]!.n);
       await count({ field: 'churnRisk', op: 'gt', value: 0.5 }); // warm
@@ -86,8 +96,11 @@ export const bench: Bench = {
       // The issue's time targets are for 1,000,000 customers: judged only at full scale.
       const full = ctx.scale === 'full';
       return [
-        { name: `fit (${customers} customers)`, value: fitMs / 1000, unit: 's', baseline: { name: 'summary query alone', value: summaryMs / 1000 }, ...(full ? { target: { text: '< 60 s', met: fitMs < 60_000 } } : {}) },
+        { name: `fit (${customers} customers)`, value: fitMs / 1000, unit: 's', baseline: { name: 'history query alone (3 cut-offs)', value: summaryMs / 1000 }, ...(full ? { target: { text: '< 60 s', met: fitMs < 60_000 } } : {}) },
         { name: `scoring (${scored} customers)`, value: scoreMs / 1000, unit: 's', baseline: { name: 'bare UPDATE of the same rows', value: bareMs / 1000 }, ...(full ? { target: { text: '< 60 s', met: scoreMs < 60_000 } } : {}) },
+        { name: 'fit + training + validation + scoring', value: (fitMs + scoreMs) / 1000, unit: 's', baseline: { name: 'history query alone', value: summaryMs / 1000 }, ...(full ? { target: { text: '< 90 s', met: fitMs + scoreMs < 90_000 } } : {}) },
+        { name: 'POST /v1/predictions/validate (cut-off 90 days back)', value: validateMs / 1000, unit: 's', baseline: { name: 'history query alone', value: summaryMs / 1000 } },
+        { name: 'peak RSS of the bench process', value: Math.round(rssMb), unit: 'MB' },
         { name: 'count churnRisk > 0.5', value: churnMs, unit: 'ms', baseline: { name: 'count totalSpent > 150', value: spentMs }, target: { text: '< 1000 ms', met: churnMs < 1000 } },
         { name: 'count preset likelyToChurn', value: presetMs, unit: 'ms', baseline: { name: 'count totalSpent > 150', value: spentMs }, target: { text: '< 1000 ms', met: presetMs < 1000 } },
         { name: 'lead scores: PUT 3 rules, all customers', value: leadMs / 1000, unit: 's', baseline: { name: 'bare UPDATE of the same rows', value: bareMs / 1000 } },

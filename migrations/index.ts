@@ -10,6 +10,7 @@ import * as m0009 from './0009_foundation_fixes';
 import * as m0011 from './0011_outbox_indexes';
 import * as m0012 from './0012_security';
 import * as m0014 from './0014_inbox';
+import * as m0017 from './0017_predictions_churn';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -30,6 +31,7 @@ const migrations: Array<[string, Migration]> = [
   ['0011_outbox_indexes', m0011],
   ['0012_security', m0012],
   ['0014_inbox', m0014],
+  ['0017_predictions_churn', m0017],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

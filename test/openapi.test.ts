@@ -54,6 +54,8 @@ const API_MD = [
   'PUT /v1/scoring',
   'POST /v1/predictions/fit',
   'GET /v1/predictions/model',
+  'POST /v1/predictions/validate',
+  'GET /v1/predictions/customers/{externalId}',
   'GET /v1/messages',
   'GET /v1/inbox',
   'POST /v1/templates/:id/test',

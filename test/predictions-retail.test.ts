@@ -5,8 +5,8 @@ import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { QUEUE_NAMES } from '../src/queues';
 import { enqueueFit } from '../src/predictions/jobs';
-import { getFit, loadSummary } from '../src/predictions/repo';
-import { scoreWorkspace } from '../src/predictions/service';
+import { getFit } from '../src/predictions/repo';
+import { scoreWorkspace, summaryOfFit } from '../src/predictions/service';
 import { startPredictionsWorker } from '../workers/predictions-worker';
 
 const DAY = 86400000;
@@ -75,7 +75,7 @@ test('auc helper: when the scores separate perfectly or not at all, then 1 and 0
  * its AUC is recorded, not dressed up; the model's forecast of purchases does rank them.
  */
 describe('Online Retail: fitted on the data before the last 90 days, scored against who bought in them', () => {
-  let rows: Array<{ external_id: string; churn_risk: number; expected_purchases_90d: number; purchase_count: number }>;
+  let rows: Array<{ external_id: string; churn_risk: number; p_alive: number; expected_purchases_90d: number; purchase_count: number }>;
   let label: (externalId: string) => boolean;
   let fit: any;
   let invoices: Invoice[];
@@ -93,15 +93,15 @@ describe('Online Retail: fitted on the data before the last 90 days, scored agai
     }
     const last = Math.max(...invoices.map((v) => Date.parse(v.occurredAt)));
     cutoff = new Date(last - 90 * DAY);
-    const res = await ws.api.post('/v1/predictions/fit', { asOf: cutoff.toISOString() });
+    const res = await ws.api.post('/v1/predictions/fit', { asOf: cutoff.toISOString(), model: 'bg-nbd' });
     expect(res.status).toBe(200);
     fit = res.body;
     // Label from the data itself: no purchase after the cutoff = churned.
     const boughtAfter = new Set(invoices.filter((v) => Date.parse(v.occurredAt) > cutoff.getTime()).map((v) => v.customer.externalId));
     label = (id) => !boughtAfter.has(id);
     rows = (
-      await srv.deps.db('customers as c').join('customer_stats as s', 's.customer_id', 'c.id').where('c.workspace_id', ws.id).whereNotNull('s.churn_risk').select('c.external_id', 's.churn_risk', 's.expected_purchases_90d')
-    ).map((r: any) => ({ ...r, churn_risk: Number(r.churn_risk), expected_purchases_90d: Number(r.expected_purchases_90d) }));
+      await srv.deps.db('customers as c').join('customer_stats as s', 's.customer_id', 'c.id').where('c.workspace_id', ws.id).whereNotNull('s.churn_risk').select('c.external_id', 's.churn_risk', 's.p_alive', 's.expected_purchases_90d')
+    ).map((r: any) => ({ ...r, churn_risk: Number(r.churn_risk), p_alive: Number(r.p_alive), expected_purchases_90d: Number(r.expected_purchases_90d) }));
     // Repeat purchase days as of the cutoff, from the invoices (the stats count all purchases).
     const days = new Map<string, Set<string>>();
     for (const v of invoices) if (Date.parse(v.occurredAt) <= cutoff.getTime()) (days.get(v.customer.externalId) ?? days.set(v.customer.externalId, new Set()).get(v.customer.externalId)!).add(v.occurredAt.slice(0, 10));
@@ -117,19 +117,20 @@ describe('Online Retail: fitted on the data before the last 90 days, scored agai
     expect(fit.params.a / (fit.params.a + fit.params.b)).toBeLessThan(1e-3); // drop-out ~ 0
   });
 
-  test('when churnRisk is read, then one-time buyers are at 0 and the AUCs over all and over repeat customers are recorded', () => {
+  test('when churnRisk is read, then the learned model ranks who did not buy well over everyone, where BG/NBD\'s 1 - pAlive ranked worse than chance', () => {
     const once = rows.filter((r) => r.purchase_count === 1);
     const repeat = rows.filter((r) => r.purchase_count > 1);
     expect(once.length + repeat.length).toBe(rows.length);
-    expect(once.every((r) => r.churn_risk === 0)).toBe(true);
-    const all = auc(rows.map((r) => r.churn_risk), rows.map((r) => label(r.external_id)));
+    expect(once.every((r) => r.p_alive === 1)).toBe(true); // BG/NBD: one-time buyers cannot have lapsed
+    const labels = rows.map((r) => label(r.external_id));
+    const oldWay = auc(rows.map((r) => 1 - r.p_alive), labels);
+    const learned = auc(rows.map((r) => r.churn_risk), labels);
     const rep = auc(repeat.map((r) => r.churn_risk), repeat.map((r) => label(r.external_id)));
-    const e90 = auc(rows.map((r) => -r.expected_purchases_90d), rows.map((r) => label(r.external_id)));
-    process.stdout.write(`online-retail AUC for "no purchase in the last 90 days": churnRisk all ${all.toFixed(4)} (n=${rows.length}), churnRisk repeat customers ${rep.toFixed(4)} (n=${repeat.length}), -expectedPurchases90d all ${e90.toFixed(4)}; params ${JSON.stringify(fit.params)}\n`);
-    // Among repeat customers churnRisk still points the right way, if weakly.
-    expect(rep).toBeGreaterThan(0.5);
-    // Over everyone it cannot: the half who bought once are tied at the bottom, and 2/3 of them churned.
-    expect(all).toBeLessThan(0.5);
+    process.stdout.write(`online-retail AUC for "no purchase in the last 90 days": churnRisk all ${learned.toFixed(4)} (n=${rows.length}), repeat customers ${rep.toFixed(4)} (n=${repeat.length}), BG/NBD 1 - pAlive all ${oldWay.toFixed(4)}; params ${JSON.stringify(fit.params)}\n`);
+    // The half who bought once are tied at 1 - pAlive = 0, and 2/3 of them churned: worse than a coin.
+    expect(oldWay).toBeLessThan(0.5);
+    expect(learned).toBeGreaterThan(0.7);
+    expect(once.some((r) => r.churn_risk !== once[0]!.churn_risk)).toBe(true);
   });
 
   test('when customers are ranked by their expected purchases in the next 90 days, then those who did not buy rank lowest (AUC above 0.7)', () => {
@@ -148,7 +149,7 @@ describe('Online Retail: fitted on the data before the last 90 days, scored agai
   test('when the scores are rewritten in many small batches by concurrent writers, then every customer is counted once and the values are unchanged', async () => {
     const db = srv.deps.db;
     const row = (await getFit(db, wsId, fit.id))!;
-    const scored = await scoreWorkspace(db, row, await loadSummary(db, wsId, cutoff), new Date(), 100);
+    const scored = await scoreWorkspace(db, row, await summaryOfFit(db, wsId, cutoff), new Date(), 100);
     expect(scored).toBe(2671);
     expect((await getFit(db, wsId, fit.id))!.scored_customers).toBe(2671);
     const again = await db('customers as c').join('customer_stats as s', 's.customer_id', 'c.id').where('c.workspace_id', wsId).whereNotNull('s.churn_risk').select('c.external_id', 's.churn_risk');

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { loadSummary } from '../src/predictions/repo';
+import { loadHistory, purchasesBetween, summaryAt } from '../src/predictions/history';
 import { expectedPurchases, pAlive } from '../src/predictions/bgnbd';
 import { conditionalSpend } from '../src/predictions/gammagamma';
 
@@ -76,8 +77,20 @@ describe('CDNOW: fit and scores through the API', () => {
     expect(checked).toBe(2357);
   });
 
+  test('when the history is read once up to 1998-06-30 and seen from 1997-09-30, then it is the summary as of 1997-09-30, and the days between are the holdout', async () => {
+    const h = await loadHistory(srv.deps.db, ws.id, new Date('1998-06-30T00:00:00Z'), [new Date('1998-06-30T00:00:00Z'), new Date(AS_OF)]);
+    const seen = summaryAt(h, 1);
+    const direct = await loadSummary(srv.deps.db, ws.id, new Date(AS_OF));
+    expect(seen.customerId).toEqual(direct.customerId);
+    expect(Array.from(seen.x)).toEqual(Array.from(direct.x));
+    expect(Array.from(seen.txDays)).toEqual(Array.from(direct.txDays));
+    expect(Array.from(seen.tDays)).toEqual(Array.from(direct.tDays));
+    seen.repeatValue.forEach((v, i) => expect(v).toBeCloseTo(direct.repeatValue[i]!, 6));
+    expect(purchasesBetween(h, seen, 1, 0).reduce((a, b) => a + b, 0)).toBe(1882); // purchase days from 1997-10-01 to 1998-06-30
+  });
+
   test('when fitted in weeks as of 1997-09-30, then BG/NBD is within 1% and Gamma-Gamma within 2% of the published estimates', async () => {
-    const res = await ws.api.post('/v1/predictions/fit', { asOf: AS_OF, timeUnit: 'week' });
+    const res = await ws.api.post('/v1/predictions/fit', { asOf: AS_OF, timeUnit: 'week', model: 'bg-nbd' });
     expect(res.status).toBe(200);
     fit = res.body;
     expect(fit.model).toBe('bg-nbd');
@@ -119,7 +132,13 @@ describe('CDNOW: fit and scores through the API', () => {
     const txw = Math.round(tx * 7) / 7;
     const alive = x === 0 ? 1 : 1 / (1 + (p.a / (p.b + x - 1)) * Math.pow((p.alpha + Tw) / (p.alpha + txw), p.r + x));
     expect(s.pAlive).toBeCloseTo(alive, 9);
-    expect(s.churnRisk).toBeCloseTo(1 - alive, 9);
+    // churnRisk is the learned model's, not 1 - pAlive: the explanation recomputes it from the stored fit.
+    const why = await ws.api.get(`/v1/predictions/customers/${id}`);
+    expect(why.status).toBe(200);
+    expect(s.churnRisk).toBeCloseTo(why.body.churnRisk, 4);
+    expect(s.churnRisk).toBeGreaterThan(0);
+    expect(s.churnRisk).toBeLessThan(1);
+    expect(why.body.factors).toHaveLength(3);
     expect(s.expectedPurchases90d).toBeCloseTo(expectedPurchases(p, 90 / 7, x, txw, Tw), 9);
     const g = fit.spend.params;
     const perOrder = x > 0 ? conditionalSpend(g, x, zbar) : (g.p * g.gamma) / (g.q - 1);
@@ -127,18 +146,44 @@ describe('CDNOW: fit and scores through the API', () => {
     expect(pAlive(p, x, txw, Tw)).toBeCloseTo(alive, 12);
   });
 
+  test('when fitted with the default model, then it is MBG/NBD with BTYDplus\'s estimates within 1% and a churn model learned on the 90 days before', async () => {
+    const res = await ws.api.post('/v1/predictions/fit', { asOf: AS_OF, timeUnit: 'week' });
+    expect(res.status).toBe(200);
+    expect(res.body.model).toBe('mbg-nbd');
+    within(res.body.params.r, 0.525, 0.01);
+    within(res.body.params.alpha, 6.183, 0.01);
+    within(res.body.params.a, 0.891, 0.01);
+    within(res.body.params.b, 1.614, 0.01);
+    expect(res.body.churn.model).toBe('logistic-regression');
+    expect(res.body.churn.flagged).toBe(false);
+    expect(res.body.churn.trainedOn).toMatchObject({ cutoff: '1997-07-02T00:00:00.000Z', customers: 2357 });
+    expect(res.body.likelyToChurn.fallback).toBe(false);
+    // The validation one step back (applied at 1997-07-02, judged on the 90 days to 1997-09-30).
+    expect(res.body.validation.calibrationEnd).toBe('1997-07-02T00:00:00.000Z');
+    expect(res.body.validation.churnAuc).toBeGreaterThan(0.5);
+    expect(res.body.churn.distribution.reduce((n: number, b: any) => n + b.customers, 0)).toBe(2357);
+    const model = await ws.api.get('/v1/predictions/model');
+    expect(model.body.validation).toEqual(res.body.validation);
+    // A one-time buyer can have lapsed under MBG/NBD.
+    expect((await ws.api.get('/v1/customers/3')).body.stats.pAlive).toBeLessThan(1);
+    fit = (await ws.api.post('/v1/predictions/fit', { asOf: AS_OF, timeUnit: 'week', model: 'bg-nbd' })).body; // back, for the tests below
+  });
+
   test('when the fit body is malformed, then it is a 400 naming the field and no fit is stored', async () => {
     const before = await srv.deps.db('prediction_fits').where({ workspace_id: ws.id }).count({ n: '*' });
     const res = await ws.api.post('/v1/predictions/fit', { timeUnit: 'month' });
     expect(res.status).toBe(400);
     expect(res.body.error.details[0].path).toBe('timeUnit');
+    const bad = await ws.api.post('/v1/predictions/fit', { model: 'pareto-nbd' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('model');
     const after = await srv.deps.db('prediction_fits').where({ workspace_id: ws.id }).count({ n: '*' });
     expect(after).toEqual(before);
   });
 });
 
 describe('too few customers for a stable fit', () => {
-  test('when a workspace has under 50 customers with repeat purchases, then the fit is a 422 saying so and predictions stay empty', async () => {
+  test('when a workspace has under 50 customers with repeat purchases, then the fit is a 422 saying so, and a later failing fit leaves the stored predictions alone', async () => {
     const ws = await newWorkspace(srv.url, 'tiny');
     const purchases = [];
     for (let c = 0; c < 80; c++) {
@@ -167,11 +212,20 @@ describe('too few customers for a stable fit', () => {
     const scored = (await ws.api.get('/v1/customers/c0')).body.stats;
     expect(scored.pAlive).toBeGreaterThan(0);
     expect(scored.pAlive).toBeLessThanOrEqual(1);
-    expect((await ws.api.get('/v1/customers/c75')).body.stats.pAlive).toBe(1); // single purchase
+    expect((await ws.api.get('/v1/customers/c75')).body.stats.pAlive).toBeLessThan(1); // single purchase, MBG/NBD
+    // Too little history to learn churn from (80 customers before the training cut-off): the stated rule, said so.
+    expect(ok.body.churn.model).toBe('rule');
+    expect(ok.body.churn.rule).toBe('btyd');
+    expect(ok.body.churn.reason).toMatch(/at least 200/);
+    expect(ok.body.likelyToChurn.fallback).toBe(true);
 
-    // Looking from a moment before the repeat purchases: too few again, and yesterday's forecasts are blanked.
+    // Looking from a moment before the repeat purchases: too few again, and the stored forecasts stay as they were.
+    const kept = (await ws.api.get('/v1/customers/c0')).body.stats;
     const early = await ws.api.post('/v1/predictions/fit', { asOf: '2024-02-01T00:00:00Z' });
     expect(early.status).toBe(422);
-    expect((await ws.api.get('/v1/customers/c0')).body.stats.pAlive).toBeNull();
+    expect(early.body.error.message).toMatch(/stored predictions are unchanged/);
+    const after = (await ws.api.get('/v1/customers/c0')).body.stats;
+    expect([after.pAlive, after.churnRisk, after.expectedPurchases90d]).toEqual([kept.pAlive, kept.churnRisk, kept.expectedPurchases90d]);
+    expect((await ws.api.get('/v1/predictions/model')).body.id).toBe(ok.body.id);
   });
 });

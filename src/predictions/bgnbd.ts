@@ -3,7 +3,12 @@ import { bfgsFromStarts, digamma, gaussLegendre, hyp2f1, lgamma } from './math';
 /**
  * The BG/NBD model of repeat purchasing (Fader, Hardie and Lee 2005, "Counting Your Customers
  * the Easy Way"). While alive a customer buys as a Poisson process with rate lambda ~ Gamma(r, alpha);
- * after each purchase they drop out with probability p ~ Beta(a, b).
+ * after each repeat purchase they drop out with probability p ~ Beta(a, b).
+ *
+ * The MBG/NBD (Batislam, Denizel and Filiztekin 2007; BTYDplus `mbgcbs`, lifetimes
+ * `ModifiedBetaGeoFitter`) lets them drop out after the first purchase too, so a one-time buyer
+ * can have lapsed. Its formulas are BG/NBD's with b + x - 1 read as b + x (one more chance to
+ * stay), and the "second term" present for x = 0 as well: every function here takes `modified`.
  */
 export interface BgNbdParams {
   r: number;
@@ -112,15 +117,16 @@ function compile(d: Triples): Compiled {
  * A4 = ln a - ln(b+x-1) - (r+x) ln(alpha+t_x) for x > 0; the gradient weighs the derivatives
  * of A3 and A4 by their shares w3, w4 of the sum.
  */
-export function bgnbdValueAndGradient(p: BgNbdParams, d: Triples, withGradient = true): { value: number; grad: number[] } {
+export function bgnbdValueAndGradient(p: BgNbdParams, d: Triples, withGradient = true, modified = false): { value: number; grad: number[] } {
   const c = compile(d);
   const { r, alpha, a, b } = p;
+  const s = modified ? 1 : 0;
   const lnA = Math.log(a);
   const lT = c.Ts.map((T) => Math.log(alpha + T));
   const ltx = c.txs.map((t) => Math.log(alpha + t));
   const iT = c.Ts.map((T) => 1 / (alpha + T));
   const itx = c.txs.map((t) => 1 / (alpha + t));
-  const cA = c.xs.map((x) => (x > 0 ? lnA - Math.log(b + x - 1) : -Infinity));
+  const cA = c.xs.map((x) => (x > 0 || modified ? lnA - Math.log(b + x - 1 + s) : -Infinity));
   const W4 = new Float64Array(c.xs.length); // sum of n * w4 per x
   let total = 0;
   let gr = 0;
@@ -132,7 +138,7 @@ export function bgnbdValueAndGradient(p: BgNbdParams, d: Triples, withGradient =
     const n = c.n[i]!;
     const lt = lT[c.ti[i]!]!;
     const A3 = -rx * lt;
-    if (x > 0) {
+    if (x > 0 || modified) {
       const lu = ltx[c.tj[i]!]!;
       const A4 = cA[k]! - rx * lu;
       const diff = A4 - A3;
@@ -163,33 +169,35 @@ export function bgnbdValueAndGradient(p: BgNbdParams, d: Triples, withGradient =
   for (let k = 0; k < c.xs.length; k++) {
     const x = c.xs[k]!;
     const m = c.nX[k]!;
-    total += m * (base + lgamma(r + x) + r * lnAlpha + lgamma(b + x) - lgamma(a + b + x));
+    total += m * (base + lgamma(r + x) + r * lnAlpha + lgamma(b + x + s) - lgamma(a + b + x + s));
     if (!withGradient) continue;
-    const psiABX = digamma(a + b + x);
+    const psiABX = digamma(a + b + x + s);
     gr += m * (digamma(r + x) - psiR + lnAlpha);
     gAlpha += (m * r) / alpha;
     ga += m * (psiAB - psiABX) + W4[k]! / a;
-    gb += m * (psiAB - psiB + digamma(b + x) - psiABX) - (x > 0 ? W4[k]! / (b + x - 1) : 0);
+    gb += m * (psiAB - psiB + digamma(b + x + s) - psiABX) - (x > 0 || modified ? W4[k]! / (b + x - 1 + s) : 0);
   }
   return { value: total, grad: [gr, gAlpha, ga, gb] };
 }
 
 /** Total log-likelihood over the groups. */
-export function bgnbdLogLikelihood(p: BgNbdParams, d: Triples): number {
-  return bgnbdValueAndGradient(p, d, false).value;
+export function bgnbdLogLikelihood(p: BgNbdParams, d: Triples, modified = false): number {
+  return bgnbdValueAndGradient(p, d, false, modified).value;
 }
 
 export interface BgNbdFit {
   params: BgNbdParams;
   logLikelihood: number;
   iterations: number;
+  /** False when the search ended without a finite optimum (the caller refuses such a fit). */
+  converged: boolean;
 }
 
 /**
  * Maximum likelihood by BFGS on log-parameters (unconstrained, and the scales of alpha and of a, b
  * differ by orders of magnitude) with analytic gradients, from a few starts.
  */
-export function fitBgNbd(d: Triples): BgNbdFit {
+export function fitBgNbd(d: Triples, modified = false, opts: { maxIter?: number; starts?: number[][] } = {}): BgNbdFit {
   const c = compile(d);
   const customers = c.customers;
   let meanT = 0;
@@ -200,24 +208,34 @@ export function fitBgNbd(d: Triples): BgNbdFit {
   const objective = (v: number[]) => {
     if (v.some((k) => !(Math.abs(k) <= 30))) return { value: Infinity, grad: v.map(() => 0) };
     const p = toParams(v);
-    const { value, grad } = bgnbdValueAndGradient(p, d);
+    const { value, grad } = bgnbdValueAndGradient(p, d, true, modified);
     const theta = [p.r, p.alpha, p.a, p.b];
     return { value: -value / customers, grad: grad.map((g, i) => (-g * theta[i]!) / customers) };
   };
   const lnT = Math.log(meanT);
-  const best = bfgsFromStarts(objective, [
-    [0, 0, 0, 0],
-    [Math.log(0.5), lnT - 2, 0, Math.log(2)],
-    [Math.log(0.25), lnT - 3, Math.log(0.8), Math.log(2.5)],
-  ]);
-  return { params: toParams(best.x), logLikelihood: -best.value * customers, iterations: best.iterations };
+  const best = bfgsFromStarts(
+    objective,
+    opts.starts ?? [
+      [0, 0, 0, 0],
+      [Math.log(0.5), lnT - 2, 0, Math.log(2)],
+      [Math.log(0.25), lnT - 3, Math.log(0.8), Math.log(2.5)],
+    ],
+    { maxIter: opts.maxIter },
+  );
+  // Converged: the best search stopped on its own (flat gradient, or a value that no longer moves, as
+  // along a ridge where a parameter runs off) at a finite value, not at its iteration cap.
+  const converged = best.converged && best.x.every(Number.isFinite);
+  return { params: toParams(best.x), logLikelihood: -best.value * customers, iterations: best.iterations, converged };
 }
 
-/** P(alive | x, t_x, T) (equation 11): a customer with no repeat purchase has not had a chance to drop out. */
-export function pAlive(p: BgNbdParams, x: number, tx: number, T: number): number {
-  if (x === 0) return 1;
+/**
+ * P(alive | x, t_x, T) (equation 11): under BG/NBD a customer with no repeat purchase has not had a
+ * chance to drop out; under MBG/NBD they had one, right after their first purchase.
+ */
+export function pAlive(p: BgNbdParams, x: number, tx: number, T: number, modified = false): number {
+  if (x === 0 && !modified) return 1;
   const { r, alpha, a, b } = p;
-  const logRatio = Math.log(a) - Math.log(b + x - 1) + (r + x) * (Math.log(alpha + T) - Math.log(alpha + tx));
+  const logRatio = Math.log(a) - Math.log(b + x - 1 + (modified ? 1 : 0)) + (r + x) * (Math.log(alpha + T) - Math.log(alpha + tx));
   // 1 / (1 + e^logRatio), written to stay finite for large ratios.
   return logRatio > 0 ? Math.exp(-logRatio) / (1 + Math.exp(-logRatio)) : 1 / (1 + Math.exp(logRatio));
 }
@@ -231,14 +249,16 @@ export function pAlive(p: BgNbdParams, x: number, tx: number, T: number): number
  * as when the data show almost no drop-out) neither series is usable, and the expectation is
  * integrated directly over the drop-out probability instead (expectedByQuadrature).
  */
-export function expectedPurchases(p: BgNbdParams, t: number, x: number, tx: number, T: number): number {
+export function expectedPurchases(p: BgNbdParams, t: number, x: number, tx: number, T: number, modified = false): number {
   if (t <= 0) return 0;
+  const alive = pAlive(p, x, tx, T, modified);
+  // Given alive, MBG/NBD's expectation is BG/NBD's with b + 1 (the drop-out posterior is Beta(a, b + x + 1)).
+  if (modified) p = { ...p, b: p.b + 1 };
   const { r, alpha, b } = p;
   // At a = 1 the closed form is 0/0; the expectation is continuous in a, so step off the pole.
   const a = Math.abs(p.a - 1) < 1e-8 ? 1 + 1e-8 : p.a;
   const z = t / (alpha + T + t);
   const growth = -Math.log1p(-z);
-  const alive = pAlive(p, x, tx, T);
   let f: number;
   if ((a - 1) * growth <= Math.min(200, (r + x) * growth)) {
     f = Math.pow(1 - z, a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z);
@@ -249,6 +269,20 @@ export function expectedPurchases(p: BgNbdParams, t: number, x: number, tx: numb
   }
   const head = ((a + b + x - 1) / (a - 1)) * (1 - f);
   return Math.max(0, head * alive);
+}
+
+/** P(no purchase in the next t | x, t_x, T): dead, or alive and the Poisson clock stays silent (no purchase, no drop-out chance). */
+export function probNoPurchase(p: BgNbdParams, t: number, x: number, tx: number, T: number, modified = false): number {
+  const alive = pAlive(p, x, tx, T, modified);
+  return 1 - alive + alive * Math.exp(-(p.r + x) * Math.log1p(t / (p.alpha + T)));
+}
+
+/** E[X(t)] for a customer just acquired (MBG/NBD: their first purchase at 0 counts as a drop-out chance). */
+export function populationExpected(p: BgNbdParams, t: number, modified = false): number {
+  const { r, alpha, a, b } = p;
+  const z = t / (alpha + t);
+  if (!modified) return ((a + b - 1) / (a - 1)) * (1 - Math.pow(alpha / (alpha + t), r) * hyp2f1(r, b, a + b - 1, z));
+  return (b / (a - 1)) * (1 - Math.pow(alpha / (alpha + t), r) * hyp2f1(r, b + 1, a + b, z));
 }
 
 const GL = gaussLegendre(64);

@@ -30,14 +30,14 @@ export async function enqueueFit(queues: Queues, workspaceId: string): Promise<v
 export async function runFitJob(db: Db, logger: Logger, workspaceId: string, now: Date): Promise<{ fitId: string; scored: number } | null> {
   const previous = await repo.lastFit(db, workspaceId);
   try {
-    const { fit, summary } = await fitWorkspace(db, workspaceId, now, previous?.time_unit ?? 'day', now);
+    const { fit, summary } = await fitWorkspace(db, workspaceId, now, previous?.time_unit ?? 'day', now, previous?.model ?? 'mbg-nbd');
     const scored = await scoreWorkspace(db, fit, summary, new Date());
     await scoreLeads(db, workspaceId, now);
     logger.info({ workspaceId, fitId: fit.id, scored, params: fit.params }, 'predictions fitted and scored');
     return { fitId: String(fit.id), scored };
   } catch (err) {
     if (err instanceof AppError && err.code === 'unprocessable') {
-      logger.info({ workspaceId }, 'predictions skipped: too few repeat customers');
+      logger.info({ workspaceId, reason: err.message }, 'predictions skipped: the workspace cannot be fitted');
       return null;
     }
     throw err;

@@ -73,6 +73,8 @@ export interface MinimizeResult {
   x: number[];
   value: number;
   iterations: number;
+  /** False when the search ran out of iterations or never found a finite value. */
+  converged: boolean;
 }
 
 /** ψ(x) = d/dx ln Γ(x) for x > 0: the recurrence up to x >= 10, then the asymptotic series. */
@@ -108,7 +110,7 @@ export function bfgs(fg: ValueAndGradient, start: number[], opts: { maxIter?: nu
   const identity = (): number[][] => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
   let x = start.slice();
   let cur = fg(x);
-  if (!Number.isFinite(cur.value)) return { x, value: Infinity, iterations: 0 };
+  if (!Number.isFinite(cur.value)) return { x, value: Infinity, iterations: 0, converged: false };
   let H = identity();
   let fresh = true;
   let still = 0;
@@ -164,7 +166,7 @@ export function bfgs(fg: ValueAndGradient, start: number[], opts: { maxIter?: nu
     still = gain <= ftol * (Math.abs(cur.value) + ftol) ? still + 1 : 0;
     if (still >= 3) break;
   }
-  return { x, value: cur.value, iterations: it };
+  return { x, value: cur.value, iterations: it, converged: it < maxIter && Number.isFinite(cur.value) };
 }
 
 /** BFGS from several starts; the best end point wins. */

@@ -1,7 +1,10 @@
 import type { Db } from '../db';
 import { bindings } from '../db';
 import type { BgNbdParams } from './bgnbd';
+import type { PurchaseModel } from './btyd';
+import type { ChurnModel } from './churn';
 import type { GammaGammaParams } from './gammagamma';
+import type { Validation } from './pipeline';
 
 export type TimeUnit = 'day' | 'week';
 
@@ -53,11 +56,17 @@ export async function loadSummary(db: Db, workspaceId: string, asOf: Date): Prom
   return s;
 }
 
+/** What the console shows of the scored churnRisk: counts in ten bins of 0.1. */
+export type Distribution = Array<{ from: number; to: number; customers: number }>;
+
 export interface FitRow {
   id: string;
   workspace_id: string;
   as_of: Date;
   time_unit: TimeUnit;
+  model: PurchaseModel;
+  churn: (ChurnModel & { distribution?: Distribution }) | null;
+  validation: Validation | null;
   customers: number;
   params: BgNbdParams;
   log_likelihood: number;
@@ -70,17 +79,32 @@ export interface FitRow {
 
 export async function insertFit(db: Db, row: Omit<FitRow, 'id' | 'scored_customers' | 'scored_at' | 'created_at'>, now: Date): Promise<FitRow> {
   const [saved] = await db('prediction_fits')
-    .insert({ ...row, params: JSON.stringify(row.params), spend_params: JSON.stringify(row.spend_params), created_at: now })
+    .insert({
+      ...row,
+      params: JSON.stringify(row.params),
+      spend_params: JSON.stringify(row.spend_params),
+      churn: row.churn === null ? null : JSON.stringify(row.churn),
+      validation: row.validation === null ? null : JSON.stringify(row.validation),
+      created_at: now,
+    })
     .returning('*');
   return saved;
 }
 
-export async function markScored(db: Db, fitId: string, scored: number, now: Date): Promise<void> {
-  await db('prediction_fits').where({ id: fitId }).update({ scored_customers: scored, scored_at: now });
+export async function markScored(db: Db, fitId: string, scored: number, now: Date, distribution: Distribution): Promise<void> {
+  await db('prediction_fits')
+    .where({ id: fitId })
+    .update({ scored_customers: scored, scored_at: now, churn: db.raw(`coalesce(churn, '{}'::jsonb) || jsonb_build_object('distribution', ?::jsonb)`, [JSON.stringify(distribution)]) });
 }
 
 export async function lastFit(db: Db, workspaceId: string): Promise<FitRow | undefined> {
   return db('prediction_fits').where({ workspace_id: workspaceId }).orderBy('id', 'desc').first();
+}
+
+/** The customer's id, for the per-customer explanation (null: unknown in this workspace). */
+export async function customerIdOf(db: Db, workspaceId: string, externalId: string): Promise<string | null> {
+  const row = await db('customers').where({ workspace_id: workspaceId, external_id: externalId }).first('id');
+  return row ? String(row.id) : null;
 }
 
 export async function getFit(db: Db, workspaceId: string, id: string): Promise<FitRow | undefined> {
@@ -92,16 +116,17 @@ export interface ScoreBatch {
   pAlive: number[];
   expected90d: number[];
   spend365d: (string | null)[];
+  churnRisk: number[];
 }
 
 /** Writes one batch of scores in one statement (ids sorted by the caller: rows lock in one order). */
 export async function writeScores(db: Db, workspaceId: string, fitId: string, b: ScoreBatch, now: Date): Promise<number> {
   const res = await db.raw(
-    `UPDATE customer_stats s SET p_alive = v.pa, churn_risk = 1 - v.pa, expected_purchases_90d = v.e90,
+    `UPDATE customer_stats s SET p_alive = v.pa, churn_risk = v.churn, expected_purchases_90d = v.e90,
        predicted_spend_365d = v.spend, scored_at = ?, prediction_fit_id = ?
-     FROM unnest(?::bigint[], ?::float8[], ?::float8[], ?::numeric[]) AS v(customer_id, pa, e90, spend)
+     FROM unnest(?::bigint[], ?::float8[], ?::float8[], ?::numeric[], ?::float8[]) AS v(customer_id, pa, e90, spend, churn)
      WHERE s.customer_id = v.customer_id AND s.workspace_id = ?`,
-    bindings([now, fitId, b.customerId, b.pAlive, b.expected90d, b.spend365d, workspaceId]),
+    bindings([now, fitId, b.customerId, b.pAlive, b.expected90d, b.spend365d, b.churnRisk, workspaceId]),
   );
   return res.rowCount ?? 0;
 }

@@ -12,6 +12,7 @@ import { withRetry } from '../tx';
 import { explain } from './explain';
 import { fieldList } from './fields';
 import { presetList } from './presets';
+import { churnRuleNote } from '../predictions/service';
 import * as repo from './repo';
 import { createSegmentBody, csvQuery, patchSegmentBody, previewBody, snapshotBody } from './schema';
 import { membersQuery, validateAndExpand } from './service';
@@ -39,7 +40,11 @@ export function segmentRoutes(deps: Deps, guards: Guards): Router {
   const segId = (s: string | string[] | undefined) => uuidOr404(typeof s === 'string' ? s : undefined, 'segment');
 
   r.get('/v1/segments/fields', guards.admin, (_req, res) => void res.json({ data: fieldList() }));
-  r.get('/v1/segments/presets', guards.admin, (_req, res) => void res.json({ data: presetList() }));
+  // likelyToChurn reads churnRisk: when the workspace's last fit made churnRisk by a fallback rule, the preset says which.
+  r.get('/v1/segments/presets', guards.admin, async (req, res) => {
+    const note = await churnRuleNote(deps.db, authOf(req).workspaceId);
+    res.json({ data: presetList().map((p) => (p.name === 'likelyToChurn' && note ? { ...p, ...note } : p)) });
+  });
 
   r.post('/v1/segments/preview', guards.admin, async (req, res) => {
     const { workspaceId } = authOf(req);

@@ -1059,7 +1059,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Fit BG/NBD and Gamma-Gamma on purchases up to asOf, then score every customer */
+        /** Fit MBG/NBD (or BG/NBD), Gamma-Gamma and the churn model on purchases up to asOf, then score every customer */
         post: {
             parameters: {
                 query?: never;
@@ -1077,6 +1077,11 @@ export interface paths {
                          * @enum {string}
                          */
                         timeUnit?: "day" | "week";
+                        /**
+                         * @default mbg-nbd
+                         * @enum {string}
+                         */
+                        model?: "mbg-nbd" | "bg-nbd";
                     };
                 };
             };
@@ -1088,7 +1093,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description Too few customers with repeat purchases for a stable fit */
+                /** @description Too few customers with repeat purchases for a stable fit, or a fit that did not converge */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1119,12 +1124,126 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The last fit */
+        /** The last fit, its churn model and its validation */
         get: {
             parameters: {
                 query?: never;
                 header?: never;
                 path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/predictions/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Fit as of calibrationEnd and compare with what happened next; changes no stored prediction */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        calibrationEnd: string;
+                        /** Format: date-time */
+                        holdoutEnd?: string;
+                        /**
+                         * @default day
+                         * @enum {string}
+                         */
+                        timeUnit?: "day" | "week";
+                        /**
+                         * @default mbg-nbd
+                         * @enum {string}
+                         */
+                        model?: "mbg-nbd" | "bg-nbd";
+                    };
+                };
+            };
+            responses: {
+                /** @description The validation */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Dates that leave nothing to compare, too few repeat buyers, or no convergence */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/predictions/customers/{externalId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A customer's churnRisk under the last fit and the three features that weigh most */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    externalId: string;
+                };
                 cookie?: never;
             };
             requestBody?: never;

@@ -10,6 +10,7 @@ import { Results } from './pages/results';
 import { Automations } from './pages/automations';
 import { SettingsPage } from './pages/settings';
 import { Inbox } from './pages/inbox';
+import { Predictions } from './pages/predictions';
 import './styles.css';
 
 const PAGES = [
@@ -20,6 +21,7 @@ const PAGES = [
   ['results', 'Results', Results],
   ['automations', 'Automations', Automations],
   ['inbox', 'Inbox', Inbox],
+  ['predictions', 'Predictions', Predictions],
   ['settings', 'Settings', SettingsPage],
 ] as const;
 
