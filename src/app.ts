@@ -20,6 +20,8 @@ import { AppError } from './errors';
 import { consoleRoutes, overviewRoutes } from './console/routes';
 import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 import { campaignRoutes } from './campaigns/routes';
+import { connectorIngressRoutes, connectorRoutes } from './connectors/routes';
+import { connectorService } from './connectors/service';
 import type { Deps, Guards } from './deps';
 
 export function buildApp(deps: Deps) {
@@ -38,6 +40,9 @@ export function buildApp(deps: Deps) {
   app.use(consoleRoutes());
   // CSV uploads of static segment lists: a text/csv body, so before the JSON-only guard.
   app.use(segmentCsvRoutes(deps));
+  // Commerce platforms' webhooks: verified over the raw bytes, so before any body parser.
+  const connectors = connectorService(deps);
+  app.use(connectorIngressRoutes(connectors));
   app.use(requireJson);
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: 'application/json' }));
   const ws = workspaceAuth(deps.db);
@@ -55,6 +60,7 @@ export function buildApp(deps: Deps) {
   app.use(automationRoutes(deps, guards));
   app.use(segmentRoutes(deps, guards));
   app.use(campaignRoutes(deps, guards));
+  app.use(connectorRoutes(deps, guards, connectors));
   app.use(overviewRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));
