@@ -49,10 +49,11 @@ async function setup(type: 'shopify' | 'woocommerce' = 'shopify') {
   const woo = (topic: string, body: Buffer | string, key = secret) =>
     post(body, { 'x-wc-webhook-topic': topic, 'x-wc-webhook-signature': sign(key, body), 'x-wc-webhook-delivery-id': randomUUID(), 'x-wc-webhook-source': 'https://shop.example.com/' });
   const deliveries = async () => (await ws.api.get(`/v1/connectors/${id}/deliveries`)).body.data as Array<{ id: string; topic: string; outcome: string; reason?: string }>;
-  const settled = (n: number) => until(`${n} settled deliveries`, async () => {
-    const d = await deliveries();
-    return d.length >= n && d.every((x) => x.outcome !== 'pending') && d;
-  });
+  const settled = (n: number) =>
+    until(`${n} settled deliveries`, async () => {
+      const d = await deliveries();
+      return d.length >= n && d.every((x) => x.outcome !== 'pending') ? d : null;
+    }) as Promise<Awaited<ReturnType<typeof deliveries>>>;
   const rows = async (table: string) => Number((await srv.deps.db(table).where({ workspace_id: ws.id }).count({ n: '*' }))[0]!.n);
   return { ws, secret, id, created: created.body, post, shopify, woo, deliveries, settled, rows };
 }
