@@ -43,7 +43,7 @@ async function setup(type: 'shopify' | 'woocommerce' = 'shopify') {
   const id = created.body.id as string;
   const path = `/connect/${type}/${id}`;
   const post = (body: Buffer | string, headers: Record<string, string>) =>
-    fetch(srv.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
+    fetch(srv.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({ status: r.status, body: (await r.json().catch(() => null)) as any }));
   const shopify = (topic: string, body: Buffer | string, webhookId: string = randomUUID(), key = secret) =>
     post(body, { 'x-shopify-topic': topic, 'x-shopify-hmac-sha256': sign(key, body), 'x-shopify-webhook-id': webhookId, 'x-shopify-shop-domain': 'example.myshopify.com' });
   const woo = (topic: string, body: Buffer | string, key = secret) =>
