@@ -8,6 +8,7 @@ import { refundPurchase } from '../purchases/repo';
 import { purchaseBody } from '../purchases/schema';
 import { withRetry } from '../tx';
 import { adapterOf } from './adapters';
+import { batcher } from './batcher';
 import { MappingError, obj, parseJsonKeepingIds } from './kit';
 import * as repo from './repo';
 import type { Outcome } from './schema';
@@ -24,12 +25,17 @@ type Result = { outcome: Outcome; reason: string | null };
 export function deliveryMapper(db: Db, clock: Clock) {
   const ingest = purchaseCoalescer(db, clock);
 
+  // Concurrent jobs share statements: their reads, their outcomes and their kept-refund lookups.
+  const read = batcher((ids: string[]) => repo.getDeliveries(db, ids));
+  const finish = batcher(async (list: Array<{ id: string; outcome: Outcome; reason: string | null }>) => {
+    await repo.finishDeliveries(db, list, clock.now());
+    return list.map(() => undefined);
+  });
+  const kept = batcher((orders: Array<{ workspaceId: string; orderId: string }>) => repo.keptRefunds(db, orders));
+
   /** Refunds kept for this order (they came first) are applied now; see refund() for the lock. */
   const applyKept = async (workspaceId: string, orderId: string) => {
-    // A barrier, not a hold: it waits for a refund that is deciding to keep itself to commit, so the
-    // next statement (a new snapshot) sees what it kept.
-    await db.raw(`SELECT pg_advisory_xact_lock(hashtextextended(? || ':connector-order:' || ?, 0))`, [workspaceId, orderId]);
-    for (const k of await repo.pendingRefunds(db, workspaceId, orderId)) {
+    for (const k of await kept({ workspaceId, orderId })) {
       let r: Result;
       try {
         await refundPurchase(db, workspaceId, orderId, Number(k.amount), k.refund_id, clock.now());
@@ -97,7 +103,7 @@ export function deliveryMapper(db: Db, clock: Clock) {
    * on a failure a retry may cure, such as the database being down.
    */
   return async function mapDelivery(deliveryId: string): Promise<Outcome | 'gone'> {
-    const d = await repo.getDelivery(db, deliveryId);
+    const d = await read(deliveryId);
     if (!d) return 'gone';
     if (d.outcome !== 'pending') return d.outcome;
     const adapter = adapterOf(d.type);
@@ -115,7 +121,7 @@ export function deliveryMapper(db: Db, clock: Clock) {
       if (!(err instanceof MappingError)) throw err;
       result = { outcome: 'failed', reason: err.message };
     }
-    await repo.finishDelivery(db, deliveryId, result.outcome, result.reason, clock.now());
+    await finish({ id: deliveryId, outcome: result.outcome, reason: result.reason });
     return result.outcome;
   };
 }

@@ -67,36 +67,84 @@ export async function lastDeliveryAt(db: Conn, connectorIds: string[]): Promise<
 }
 
 export type Arrival = { id: string; first: true } | { id: string; first: false; original: { id: string; outcome: Outcome } };
+export interface ArrivalInput {
+  workspaceId: string;
+  connectorId: string;
+  name: string;
+  topic: string;
+  body: Buffer | null;
+  /** Set for a delivery decided at arrival (an unmapped topic): stored final, without its body. */
+  outcome?: Outcome;
+  reason?: string;
+}
 
 /**
- * Stores a verified delivery once per (connector, name). A redelivery is one more row, listed as a
- * duplicate of the first and without a body; the caller re-queues the first if it is still pending
- * (its job may have been lost).
+ * Stores verified deliveries, once per (connector, name), in one statement for the group. A
+ * redelivery becomes one more row, listed as a duplicate of the first and without a body; the
+ * caller re-queues the first if it is still pending (its job may have been lost).
  */
-export async function recordArrival(db: Knex, d: { workspaceId: string; connectorId: string; name: string; topic: string; body: Buffer | null; outcome?: Outcome; reason?: string }, now: Date): Promise<Arrival> {
-  const base = { workspace_id: d.workspaceId, connector_id: d.connectorId, name: d.name, topic: d.topic, received_at: now };
-  const final = d.outcome && d.outcome !== 'pending';
+export async function recordArrivals(db: Knex, list: ArrivalInput[], now: Date): Promise<Arrival[]> {
+  const final = (d: ArrivalInput) => !!d.outcome && d.outcome !== 'pending';
   const { rows } = await db.raw(
     `INSERT INTO connector_deliveries (workspace_id, connector_id, name, topic, received_at, body, outcome, reason, mapped_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (connector_id, name) WHERE duplicate_of IS NULL DO NOTHING RETURNING id`,
-    bindings([d.workspaceId, d.connectorId, d.name, d.topic, now, final ? null : d.body, d.outcome ?? 'pending', d.reason ?? null, final ? now : null]),
+     SELECT w, c, n, t, ?, b, o, r, m FROM unnest(?::uuid[], ?::uuid[], ?::text[], ?::text[], ?::bytea[], ?::text[], ?::text[], ?::timestamptz[]) AS u(w, c, n, t, b, o, r, m)
+     ON CONFLICT (connector_id, name) WHERE duplicate_of IS NULL DO NOTHING RETURNING id, connector_id, name`,
+    bindings([
+      now, list.map((d) => d.workspaceId), list.map((d) => d.connectorId), list.map((d) => d.name), list.map((d) => d.topic),
+      list.map((d) => (final(d) ? null : d.body)), list.map((d) => d.outcome ?? 'pending'), list.map((d) => d.reason ?? null), list.map((d) => (final(d) ? now : null)),
+    ]),
   );
-  if (rows.length) return { id: String(rows[0].id), first: true };
+  const inserted = new Map((rows as Array<{ id: string; connector_id: string; name: string }>).map((r) => [`${r.connector_id} ${r.name}`, String(r.id)]));
+  const out: Arrival[] = [];
+  for (const d of list) {
+    const key = `${d.connectorId} ${d.name}`;
+    const id = inserted.get(key);
+    if (id) {
+      inserted.delete(key); // the same name twice in one group: the second is a redelivery
+      out.push({ id, first: true });
+    } else out.push(await recordDuplicate(db, d, now));
+  }
+  return out;
+}
+
+async function recordDuplicate(db: Knex, d: ArrivalInput, now: Date): Promise<Arrival> {
   const original = await db('connector_deliveries').where({ connector_id: d.connectorId, name: d.name }).whereNull('duplicate_of').first('id', 'outcome');
   const [dup] = await db('connector_deliveries')
-    .insert({ ...base, body: null, outcome: 'duplicate', reason: original ? `redelivery of ${original.id}` : 'redelivery', duplicate_of: original?.id ?? null, mapped_at: now })
+    .insert({
+      workspace_id: d.workspaceId, connector_id: d.connectorId, name: d.name, topic: d.topic, received_at: now, body: null,
+      outcome: 'duplicate', reason: original ? `redelivery of ${original.id}` : 'redelivery', duplicate_of: original?.id ?? null, mapped_at: now,
+    })
     .returning('id');
   return { id: String(dup.id), first: false, original: { id: String(original?.id ?? dup.id), outcome: original?.outcome ?? 'duplicate' } };
 }
 
-export async function getDelivery(db: Conn, id: string): Promise<(DeliveryRow & { type: string }) | undefined> {
-  return db('connector_deliveries as d').join('connectors as c', 'c.id', 'd.connector_id').where('d.id', id).first('d.*', 'c.type');
+export type MappableDelivery = DeliveryRow & { type: string };
+
+/** Deliveries with their connector's type, aligned with the ids (undefined: gone with its connector). */
+export async function getDeliveries(db: Conn, ids: string[]): Promise<Array<MappableDelivery | undefined>> {
+  const { rows } = await db.raw(
+    `SELECT d.*, c.type FROM unnest(?::bigint[]) AS x(id) JOIN connector_deliveries d ON d.id = x.id JOIN connectors c ON c.id = d.connector_id`,
+    bindings([ids]),
+  );
+  const byId = new Map((rows as MappableDelivery[]).map((r) => [String(r.id), r]));
+  return ids.map((id) => byId.get(String(id)));
 }
 
-/** A final outcome; the raw body (personal data) is not kept past it. */
+export async function getDelivery(db: Conn, id: string): Promise<MappableDelivery | undefined> {
+  return (await getDeliveries(db, [id]))[0];
+}
+
+/** Final outcomes; the raw body (personal data) is not kept past them. */
+export async function finishDeliveries(db: Conn, list: Array<{ id: string; outcome: Outcome; reason: string | null }>, now: Date): Promise<void> {
+  await db.raw(
+    `UPDATE connector_deliveries d SET outcome = u.o, reason = u.r, mapped_at = ?, body = NULL
+     FROM unnest(?::bigint[], ?::text[], ?::text[]) AS u(id, o, r) WHERE d.id = u.id`,
+    bindings([now, list.map((x) => x.id), list.map((x) => x.outcome), list.map((x) => x.reason?.slice(0, 500) ?? null)]),
+  );
+}
+
 export async function finishDelivery(db: Conn, id: string, outcome: Outcome, reason: string | null, now: Date): Promise<void> {
-  await db('connector_deliveries').where({ id }).update({ outcome, reason: reason?.slice(0, 500) ?? null, mapped_at: now, body: null });
+  await finishDeliveries(db, [{ id, outcome, reason }], now);
 }
 
 export async function recentDeliveries(db: Conn, connectorId: string, limit = 100): Promise<DeliveryRow[]> {
@@ -119,8 +167,28 @@ export async function keepRefund(trx: Knex.Transaction, r: { workspaceId: string
     .ignore();
 }
 
-export async function pendingRefunds(trx: Conn, workspaceId: string, orderId: string): Promise<Array<{ refund_id: string; amount: string; delivery_id: string | null }>> {
-  return trx('connector_pending_refunds').where({ workspace_id: workspaceId, order_id: orderId }).orderBy('created_at').select('refund_id', 'amount', 'delivery_id');
+export type KeptRefund = { refund_id: string; amount: string; delivery_id: string | null };
+
+/**
+ * Refunds kept for these orders. First a barrier on each order's lock (taken and released by one
+ * statement, in one global order): it waits for any refund deciding under that lock to commit, so
+ * the second statement (a new snapshot) sees what it kept.
+ */
+export async function keptRefunds(db: Knex, orders: Array<{ workspaceId: string; orderId: string }>): Promise<KeptRefund[][]> {
+  const ws = orders.map((o) => o.workspaceId);
+  const ids = orders.map((o) => o.orderId);
+  await db.raw(
+    `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(w || ':connector-order:' || o, 0) AS h FROM unnest(?::text[], ?::text[]) AS x(w, o) ORDER BY 1) s`,
+    bindings([ws, ids]),
+  );
+  const { rows } = await db.raw(
+    `SELECT x.k, p.refund_id, p.amount, p.delivery_id FROM unnest(?::uuid[], ?::text[]) WITH ORDINALITY AS x(w, o, k)
+     JOIN connector_pending_refunds p ON p.workspace_id = x.w AND p.order_id = x.o ORDER BY x.k, p.created_at`,
+    bindings([ws, ids]),
+  );
+  const out: KeptRefund[][] = orders.map(() => []);
+  for (const r of rows as Array<KeptRefund & { k: string }>) out[Number(r.k) - 1]!.push({ refund_id: r.refund_id, amount: r.amount, delivery_id: r.delivery_id ? String(r.delivery_id) : null });
+  return out;
 }
 
 export async function dropPendingRefund(db: Conn, workspaceId: string, refundId: string): Promise<void> {

@@ -9,6 +9,7 @@ import type { Logger } from '../logger';
 import { QUEUE_NAMES, Queues } from '../queues';
 import { signingSecret } from '../public/tokens';
 import { adapterOf } from './adapters';
+import { batcher } from './batcher';
 import * as repo from './repo';
 import type { CreateConnector } from './schema';
 import { connectorKey, openSecret, sealSecret } from './secret';
@@ -59,7 +60,21 @@ export function connectorService(deps: { db: Db; redis: Redis; queues: Queues; c
     return c;
   };
 
-  const enqueue = (deliveryId: string) => queue().add('map', { deliveryId }, { ...MAP_JOB, jobId: `cd-${deliveryId}` });
+  const enqueue = async (ids: string[]) => {
+    if (ids.length) await queue().addBulk(ids.map((deliveryId) => ({ name: 'map', data: { deliveryId }, opts: { ...MAP_JOB, jobId: `cd-${deliveryId}` } })));
+  };
+  /**
+   * Deliveries arriving together are stored by one statement and queued by one call: each costs a
+   * commit (an fsync) and a round trip whatever its size. A 200 is answered only after both.
+   * To queue: new deliveries of mapped topics, and the first of a redelivery if still pending
+   * (its job may be lost, Redis down when it came; the job id makes this a no-op otherwise).
+   */
+  const arrive = batcher(async (list: Array<repo.ArrivalInput & { known: boolean }>) => {
+    const arrivals = await repo.recordArrivals(deps.db, list, deps.clock.now());
+    const ids = arrivals.flatMap((a, i) => (a.first ? (list[i]!.known ? [a.id] : []) : a.original.outcome === 'pending' ? [a.original.id] : []));
+    await enqueue([...new Set(ids)]);
+    return arrivals;
+  });
 
   return {
     async create(workspaceId: string, body: CreateConnector) {
@@ -102,14 +117,10 @@ export function connectorService(deps: { db: Db; redis: Redis; queues: Queues; c
       const topic = adapter.topic(headers);
       const name = adapter.deliveryName(headers) ?? `sha256:${createHash('sha256').update(raw).digest('hex')}`;
       const known = adapter.topics.includes(topic);
-      const arrival = await repo.recordArrival(
-        deps.db,
-        { workspaceId: c.workspaceId, connectorId: id, name, topic: topic.slice(0, 200) || '(none)', body: raw, ...(known ? {} : { outcome: 'ignored', reason: `topic ${topic || '(none)'} is not mapped` }) },
-        deps.clock.now(),
-      );
-      // A redelivery of one still pending: its job may be lost (Redis down when it came); the job id makes this a no-op otherwise.
-      if (arrival.first && known) await enqueue(arrival.id);
-      else if (!arrival.first && arrival.original.outcome === 'pending') await enqueue(arrival.original.id);
+      const arrival = await arrive({
+        workspaceId: c.workspaceId, connectorId: id, name, topic: topic.slice(0, 200) || '(none)', body: raw, known,
+        ...(known ? {} : { outcome: 'ignored' as const, reason: `topic ${topic || '(none)'} is not mapped` }),
+      });
       return { status: 200, body: { received: true, id: arrival.id } };
     },
   };
