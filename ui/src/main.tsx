@@ -9,6 +9,7 @@ import { Campaigns } from './pages/campaigns';
 import { Results } from './pages/results';
 import { Automations } from './pages/automations';
 import { SettingsPage } from './pages/settings';
+import { Connectors } from './pages/connectors';
 import './styles.css';
 
 const PAGES = [
@@ -18,6 +19,7 @@ const PAGES = [
   ['campaigns', 'Campaigns', Campaigns],
   ['results', 'Results', Results],
   ['automations', 'Automations', Automations],
+  ['connectors', 'Connectors', Connectors],
   ['settings', 'Settings', SettingsPage],
 ] as const;
 
