@@ -12,6 +12,7 @@ import { startConnectorWorker } from '../workers/connector-worker';
 import { Bench, Metric, percentile, recreateBenchDatabase } from './harness';
 import { poster } from './ingest-load';
 import { runConnectorLoad } from './connectors-load';
+import { startWorkerProcess } from './connectors-worker';
 
 /**
  * npm run bench -- connectors [--scale small|full]
@@ -40,8 +41,12 @@ export const bench: Bench = {
     const deps: Deps = { config, db, redis, queues: new Queues(redis, prefix), clock: systemClock, logger: createLogger('silent'), metrics: createMetrics() };
     const server = buildApp(deps).listen(0);
     await new Promise((r) => server.once('listening', r));
-    const worker = await startConnectorWorker(deps);
-    if (process.env.BENCH_PAUSE_WORKER) await worker.pause();
+    // BENCH_WORKER=process: the worker in a process of its own (ROLE=api beside ROLE=worker); default one process (ROLE=all).
+    const own = process.env.BENCH_WORKER === 'process';
+    const worker = own ? null : await startConnectorWorker(deps);
+    const child = own ? await startWorkerProcess({ DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN, HARK_SIGNING_SECRET: config.HARK_SIGNING_SECRET!, LOG_LEVEL: 'silent', DB_POOL_MAX: '20' }, prefix) : null;
+    if (process.env.BENCH_PAUSE_WORKER) await worker?.pause();
+    ctx.log(`worker: ${own ? 'own process' : 'in the API process'}`);
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const admin = (key: string) => poster(base, key, 1);
     const count = async (ws: string) => Number((await db('purchases').where({ workspace_id: ws }).count({ n: '*' }))[0]!.n);
@@ -90,12 +95,14 @@ export const bench: Bench = {
         { name: 'connector purchases/s (first request to all stored)', value: endToEnd, unit: 'purchases/s', baseline: { name: 'batch API', value: batchRate } },
         { name: 'batch API purchases/s (same orders)', value: batchRate, unit: 'purchases/s' },
         // CPU of this process (API and worker) per delivery: steadier than wall-clock figures on a shared machine.
+        // With BENCH_WORKER=process these count the API process only.
         { name: 'server CPU per delivery while answering', value: cpuMs(answerCpu) / s.orders, unit: 'ms' },
         { name: 'server CPU per delivery, answer to stored', value: cpuMs(allCpu) / s.orders, unit: 'ms' },
       ];
       return metrics;
     } finally {
-      await worker.close();
+      await worker?.close();
+      await child?.stop();
       await new Promise((r) => server.close(r));
       server.closeAllConnections();
       const q = deps.queues.get('hark-connectors');
