@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'bullmq';
 import { startConnectorWorker } from '../workers/connector-worker';
+import { QUEUE_NAMES } from '../src/queues';
 import { newWorkspace } from './helpers/api';
 import { startTestServer, TestServer } from './helpers/server';
 
@@ -18,7 +19,7 @@ let srv: TestServer;
 let worker: Worker;
 beforeAll(async () => {
   srv = await startTestServer({ env: { PUBLIC_URL: 'https://hark.example.com/' } });
-  worker = await startConnectorWorker(srv.deps, { concurrency: 8 });
+  worker = await startConnectorWorker(srv.deps, { concurrency: 8, retryDelayMs: 50 });
 });
 afterAll(async () => {
   await worker.close();
@@ -303,5 +304,37 @@ describe('connectors: WooCommerce', () => {
     await c.settled(2);
     const got = await c.ws.api.get('/v1/customers/woocommerce:25');
     expect(got.body).toMatchObject({ email: 'joan@example.com', phone: '+14155550100', firstName: 'Joan', city: 'Oakland', country: 'US', stats: { purchaseCount: 1, totalSpent: 29.35 } });
+  });
+});
+
+describe('connectors: retries', () => {
+  // A table the mapping needs, renamed away and back: a failure a retry can cure, as a database outage is.
+  const hide = () => srv.deps.db.raw('ALTER TABLE connector_pending_refunds RENAME TO connector_pending_refunds_away');
+  const restore = () => srv.deps.db.raw('ALTER TABLE IF EXISTS connector_pending_refunds_away RENAME TO connector_pending_refunds');
+  afterEach(restore);
+
+  test('when mapping fails for a passing reason, then the job is retried and the delivery stored once it can be', async () => {
+    const c = await setup();
+    await hide();
+    const res = await c.shopify('orders/create', fixture('shopify-order-pos.json'));
+    const queue = srv.deps.queues.get(QUEUE_NAMES.connectors);
+    await until('a failed attempt', async () => ((await queue.getJob(`cd-${res.body.id}`))?.attemptsMade ?? 0) >= 1);
+    // The purchase was stored before the failing step; the delivery is not finished (it keeps its body).
+    expect((await srv.deps.db('connector_deliveries').where({ id: res.body.id }).first()).body).not.toBeNull();
+    await restore();
+    await until('the delivery finished', async () => (await srv.deps.db('connector_deliveries').where({ id: res.body.id }).first()).body === null);
+    // The retry finds its own purchase stored: that is "stored", not a duplicate.
+    expect((await c.settled(1))[0]).toMatchObject({ outcome: 'stored' });
+    expect(await c.rows('purchases')).toBe(1);
+    expect((await c.ws.api.get('/v1/customers/shopify:6940021194755')).body.stats).toMatchObject({ purchaseCount: 1, totalSpent: 64.8 });
+  });
+
+  test('when mapping keeps failing, then after the last attempt the delivery is failed with the reason', async () => {
+    const c = await setup();
+    await hide();
+    const res = await c.shopify('orders/create', fixture('shopify-order-pos.json'));
+    await until('the delivery given up', async () => (await srv.deps.db('connector_deliveries').where({ id: res.body.id }).first()).body === null);
+    const [d] = await c.deliveries();
+    expect(d).toMatchObject({ outcome: 'failed', reason: 'not mapped after 6 attempts: relation "connector_pending_refunds" does not exist' });
   });
 });

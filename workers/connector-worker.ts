@@ -6,6 +6,8 @@ import { MAP_JOB } from '../src/connectors/service';
 
 export interface ConnectorWorkerOptions {
   concurrency?: number;
+  /** First retry delay; each next one doubles. */
+  retryDelayMs?: number;
 }
 
 /**
@@ -27,7 +29,12 @@ export async function startConnectorWorker(deps: Deps, options: ConnectorWorkerO
         throw err;
       }
     },
-    { connection: deps.redis.duplicate(), prefix: deps.queues.prefix, concurrency: options.concurrency ?? 64 },
+    {
+      connection: deps.redis.duplicate(),
+      prefix: deps.queues.prefix,
+      concurrency: options.concurrency ?? 64,
+      settings: { backoffStrategy: (attemptsMade: number) => (options.retryDelayMs ?? 2_000) * 2 ** (attemptsMade - 1) },
+    },
   );
   worker.on('failed', (job, err) => deps.logger.warn({ deliveryId: job?.data?.deliveryId, attempt: job?.attemptsMade, err: err.message }, 'connector delivery mapping failed'));
   return worker;

@@ -31,6 +31,10 @@ export function deliveryMapper(db: Db, clock: Clock) {
     await repo.finishDeliveries(db, list, clock.now());
     return list.map(() => undefined);
   });
+  const mark = batcher(async (list: Array<{ id: string; outcome: Outcome; reason: string | null }>) => {
+    await repo.markDeliveries(db, list);
+    return list.map(() => undefined);
+  });
   const kept = batcher((orders: Array<{ workspaceId: string; orderId: string }>) => repo.keptRefunds(db, orders));
 
   /** Refunds kept for this order (they came first) are applied now; see refund() for the lock. */
@@ -61,7 +65,7 @@ export function deliveryMapper(db: Db, clock: Clock) {
     return r.replayed ? { outcome: 'duplicate', reason: `refund ${w.refundId} already applied` } : { outcome: 'stored', reason: null };
   };
 
-  const apply = async (workspaceId: string, w: Write, deliveryId: string): Promise<Result> => {
+  const apply = async (workspaceId: string, w: Write, deliveryId: string, storedBefore: boolean): Promise<Result> => {
     switch (w.kind) {
       case 'skip':
         return { outcome: 'skipped', reason: w.reason };
@@ -69,8 +73,10 @@ export function deliveryMapper(db: Db, clock: Clock) {
         const parsed = purchaseBody.safeParse(w.purchase);
         if (!parsed.success) return { outcome: 'failed', reason: `order ${w.purchase.orderId}: ${firstIssue(parsed.error).message}` };
         const o = await ingest(workspaceId, parsed.data);
+        // Recorded at once: if a later step fails, the retry finds this purchase stored and must not call it a duplicate.
+        if (o.created) await mark({ id: deliveryId, outcome: 'stored', reason: null });
         await applyKept(workspaceId, parsed.data.orderId);
-        return o.created ? { outcome: 'stored', reason: null } : { outcome: 'duplicate', reason: `order ${parsed.data.orderId} already stored` };
+        return o.created || storedBefore ? { outcome: 'stored', reason: null } : { outcome: 'duplicate', reason: `order ${parsed.data.orderId} already stored` };
       }
       case 'refund':
         return refund(workspaceId, w, deliveryId);
@@ -81,12 +87,12 @@ export function deliveryMapper(db: Db, clock: Clock) {
   };
 
   /** One delivery's writes, in order; the first failure ends it. Errors other than bad input propagate (the job retries). */
-  const run = async (workspaceId: string, writes: Write[], deliveryId: string): Promise<Result> => {
+  const run = async (workspaceId: string, writes: Write[], deliveryId: string, storedBefore: boolean): Promise<Result> => {
     const results: Result[] = [];
     for (const w of writes) {
       let r: Result;
       try {
-        r = await apply(workspaceId, w, deliveryId);
+        r = await apply(workspaceId, w, deliveryId, storedBefore);
       } catch (err) {
         if (!(err instanceof AppError) || err.status >= 500) throw err;
         r = { outcome: 'failed', reason: err.details[0] ? `${err.message}: ${err.details[0].path} ${err.details[0].message}` : err.message };
@@ -105,18 +111,19 @@ export function deliveryMapper(db: Db, clock: Clock) {
   return async function mapDelivery(deliveryId: string): Promise<Outcome | 'gone'> {
     const d = await read(deliveryId);
     if (!d) return 'gone';
-    if (d.outcome !== 'pending') return d.outcome;
+    // Finished deliveries have no body; one with a body was interrupted (its outcome may say what it had stored).
+    if (!d.body) return d.outcome;
     const adapter = adapterOf(d.type);
     let result: Result;
     try {
-      if (!adapter || !d.body) throw new MappingError(!adapter ? `no adapter for ${d.type}` : 'the body is gone');
+      if (!adapter) throw new MappingError(`no adapter for ${d.type}`);
       let body: unknown;
       try {
         body = parseJsonKeepingIds(d.body.toString('utf8'));
       } catch {
         throw new MappingError('the body is not JSON');
       }
-      result = await run(d.workspace_id, adapter.map(d.topic, obj(body)), deliveryId);
+      result = await run(d.workspace_id, adapter.map(d.topic, obj(body)), deliveryId, d.outcome === 'stored');
     } catch (err) {
       if (!(err instanceof MappingError)) throw err;
       result = { outcome: 'failed', reason: err.message };
@@ -129,5 +136,7 @@ export function deliveryMapper(db: Db, clock: Clock) {
 /** After the last attempt: the delivery is failed, with why. */
 export async function giveUp(db: Db, deliveryId: string, attempts: number, err: unknown, now: Date): Promise<void> {
   const d = await repo.getDelivery(db, deliveryId);
-  if (d?.outcome === 'pending') await repo.finishDelivery(db, deliveryId, 'failed', `not mapped after ${attempts} attempts: ${(err as Error)?.message ?? String(err)}`, now);
+  // knex prefixes the SQL to Postgres's message; the reason keeps Postgres's part only.
+  const msg = String((err as Error)?.message ?? err);
+  if (d?.body) await repo.finishDelivery(db, deliveryId, 'failed', `not mapped after ${attempts} attempts: ${msg.includes(' - ') ? msg.slice(msg.lastIndexOf(' - ') + 3) : msg}`, now);
 }

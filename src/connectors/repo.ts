@@ -66,7 +66,8 @@ export async function lastDeliveryAt(db: Conn, connectorIds: string[]): Promise<
   return new Map((rows as Array<{ connector_id: string; received_at: Date }>).map((r) => [r.connector_id, r.received_at]));
 }
 
-export type Arrival = { id: string; first: true } | { id: string; first: false; original: { id: string; outcome: Outcome } };
+/** `unfinished`: the first arrival still holds its body, i.e. it is not mapped yet (queued, or interrupted). */
+export type Arrival = { id: string; first: true } | { id: string; first: false; original: { id: string; unfinished: boolean } };
 export interface ArrivalInput {
   workspaceId: string;
   connectorId: string;
@@ -108,14 +109,16 @@ export async function recordArrivals(db: Knex, list: ArrivalInput[], now: Date):
 }
 
 async function recordDuplicate(db: Knex, d: ArrivalInput, now: Date): Promise<Arrival> {
-  const original = await db('connector_deliveries').where({ connector_id: d.connectorId, name: d.name }).whereNull('duplicate_of').first('id', 'outcome');
+  const original = (await db('connector_deliveries').where({ connector_id: d.connectorId, name: d.name }).whereNull('duplicate_of').first('id', db.raw('body IS NOT NULL AS unfinished'))) as
+    | { id: string; unfinished: boolean }
+    | undefined;
   const [dup] = await db('connector_deliveries')
     .insert({
       workspace_id: d.workspaceId, connector_id: d.connectorId, name: d.name, topic: d.topic, received_at: now, body: null,
       outcome: 'duplicate', reason: original ? `redelivery of ${original.id}` : 'redelivery', duplicate_of: original?.id ?? null, mapped_at: now,
     })
     .returning('id');
-  return { id: String(dup.id), first: false, original: { id: String(original?.id ?? dup.id), outcome: original?.outcome ?? 'duplicate' } };
+  return { id: String(dup.id), first: false, original: { id: String(original?.id ?? dup.id), unfinished: !!original?.unfinished } };
 }
 
 export type MappableDelivery = DeliveryRow & { type: string };
@@ -140,6 +143,14 @@ export async function finishDeliveries(db: Conn, list: Array<{ id: string; outco
     `UPDATE connector_deliveries d SET outcome = u.o, reason = u.r, mapped_at = ?, body = NULL
      FROM unnest(?::bigint[], ?::text[], ?::text[]) AS u(id, o, r) WHERE d.id = u.id`,
     bindings([now, list.map((x) => x.id), list.map((x) => x.outcome), list.map((x) => x.reason?.slice(0, 500) ?? null)]),
+  );
+}
+
+/** An outcome reached before the delivery is finished (the body stays until it is). */
+export async function markDeliveries(db: Conn, list: Array<{ id: string; outcome: Outcome; reason: string | null }>): Promise<void> {
+  await db.raw(
+    `UPDATE connector_deliveries d SET outcome = u.o, reason = u.r FROM unnest(?::bigint[], ?::text[], ?::text[]) AS u(id, o, r) WHERE d.id = u.id`,
+    bindings([list.map((x) => x.id), list.map((x) => x.outcome), list.map((x) => x.reason)]),
   );
 }
 

@@ -14,7 +14,8 @@ import * as repo from './repo';
 import type { CreateConnector } from './schema';
 import { connectorKey, openSecret, sealSecret } from './secret';
 
-export const MAP_JOB = { attempts: 6, backoff: { type: 'exponential' as const, delay: 2_000 }, removeOnComplete: true, removeOnFail: 1000 };
+/** Retries back off as the worker's backoffStrategy says (workers/connector-worker.ts: 2 s doubling, about a minute over 6 attempts). */
+export const MAP_JOB = { attempts: 6, backoff: { type: 'connector' }, removeOnComplete: true, removeOnFail: 1000 };
 /** A connector found by the public route is trusted this long; DELETE in this process forgets it at once. */
 const CACHE_MS = 10_000;
 
@@ -66,12 +67,12 @@ export function connectorService(deps: { db: Db; redis: Redis; queues: Queues; c
   /**
    * Deliveries arriving together are stored by one statement and queued by one call: each costs a
    * commit (an fsync) and a round trip whatever its size. A 200 is answered only after both.
-   * To queue: new deliveries of mapped topics, and the first of a redelivery if still pending
+   * To queue: new deliveries of mapped topics, and the first of a redelivery if not mapped yet
    * (its job may be lost, Redis down when it came; the job id makes this a no-op otherwise).
    */
   const arrive = batcher(async (list: Array<repo.ArrivalInput & { known: boolean }>) => {
     const arrivals = await repo.recordArrivals(deps.db, list, deps.clock.now());
-    const ids = arrivals.flatMap((a, i) => (a.first ? (list[i]!.known ? [a.id] : []) : a.original.outcome === 'pending' ? [a.original.id] : []));
+    const ids = arrivals.flatMap((a, i) => (a.first ? (list[i]!.known ? [a.id] : []) : a.original.unfinished ? [a.original.id] : []));
     await enqueue([...new Set(ids)]);
     return arrivals;
   });
