@@ -11,8 +11,8 @@ export interface ConnectorWorkerOptions {
 }
 
 /**
- * Maps stored connector deliveries (job data: the delivery id only) to purchases, refunds and
- * customers. Many jobs run at once so that their purchases share the group committer's statements;
+ * Maps stored connector deliveries (job data: the ids of deliveries that arrived together) to
+ * purchases, refunds and customers. Many jobs run at once so that their purchases share the group committer's statements;
  * a failure a retry may cure (database down) is retried with backoff, and after the last attempt
  * the delivery is recorded as failed with the reason.
  */
@@ -21,13 +21,16 @@ export async function startConnectorWorker(deps: Deps, options: ConnectorWorkerO
   const worker = new Worker(
     QUEUE_NAMES.connectors,
     async (job) => {
-      const { deliveryId } = job.data as { deliveryId: string };
-      try {
-        return { outcome: await map(deliveryId) };
-      } catch (err) {
-        if (job.attemptsMade + 1 >= (job.opts.attempts ?? MAP_JOB.attempts)) await giveUp(deps.db, deliveryId, job.attemptsMade + 1, err, deps.clock.now());
-        throw err;
+      const ids = (job.data as { deliveryIds: string[] }).deliveryIds;
+      // Each delivery of the group is mapped on its own (their purchases share statements); a finished
+      // one is skipped when the job is retried, so only what failed is tried again.
+      const settled = await Promise.allSettled(ids.map((id) => map(id)));
+      const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [{ id: ids[i]!, err: r.reason as unknown }] : []));
+      if (!failed.length) return { mapped: ids.length };
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? MAP_JOB.attempts)) {
+        for (const f of failed) await giveUp(deps.db, f.id, job.attemptsMade + 1, f.err, deps.clock.now());
       }
+      throw failed[0]!.err;
     },
     {
       connection: deps.redis.duplicate(),
@@ -36,6 +39,6 @@ export async function startConnectorWorker(deps: Deps, options: ConnectorWorkerO
       settings: { backoffStrategy: (attemptsMade: number) => (options.retryDelayMs ?? 2_000) * 2 ** (attemptsMade - 1) },
     },
   );
-  worker.on('failed', (job, err) => deps.logger.warn({ deliveryId: job?.data?.deliveryId, attempt: job?.attemptsMade, err: err.message }, 'connector delivery mapping failed'));
+  worker.on('failed', (job, err) => deps.logger.warn({ deliveryIds: job?.data?.deliveryIds, attempt: job?.attemptsMade, err: err.message }, 'connector delivery mapping failed'));
   return worker;
 }

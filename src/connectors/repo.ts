@@ -67,7 +67,7 @@ export async function lastDeliveryAt(db: Conn, connectorIds: string[]): Promise<
 }
 
 /** `unfinished`: the first arrival still holds its body, i.e. it is not mapped yet (queued, or interrupted). */
-export type Arrival = { id: string; first: true } | { id: string; first: false; original: { id: string; unfinished: boolean } };
+export type Arrival = { id: string; first: true } | { id: string; first: false; original: { id: string; unfinished: boolean; receivedAt: Date } };
 export interface ArrivalInput {
   workspaceId: string;
   connectorId: string;
@@ -109,8 +109,8 @@ export async function recordArrivals(db: Knex, list: ArrivalInput[], now: Date):
 }
 
 async function recordDuplicate(db: Knex, d: ArrivalInput, now: Date): Promise<Arrival> {
-  const original = (await db('connector_deliveries').where({ connector_id: d.connectorId, name: d.name }).whereNull('duplicate_of').first('id', db.raw('body IS NOT NULL AS unfinished'))) as
-    | { id: string; unfinished: boolean }
+  const original = (await db('connector_deliveries').where({ connector_id: d.connectorId, name: d.name }).whereNull('duplicate_of').first('id', 'received_at', db.raw('body IS NOT NULL AS unfinished'))) as
+    | { id: string; unfinished: boolean; received_at: Date }
     | undefined;
   const [dup] = await db('connector_deliveries')
     .insert({
@@ -118,7 +118,7 @@ async function recordDuplicate(db: Knex, d: ArrivalInput, now: Date): Promise<Ar
       outcome: 'duplicate', reason: original ? `redelivery of ${original.id}` : 'redelivery', duplicate_of: original?.id ?? null, mapped_at: now,
     })
     .returning('id');
-  return { id: String(dup.id), first: false, original: { id: String(original?.id ?? dup.id), unfinished: !!original?.unfinished } };
+  return { id: String(dup.id), first: false, original: { id: String(original?.id ?? dup.id), unfinished: !!original?.unfinished, receivedAt: new Date(original?.received_at ?? now) } };
 }
 
 export type MappableDelivery = DeliveryRow & { type: string };

@@ -18,6 +18,8 @@ import { connectorKey, openSecret, sealSecret } from './secret';
 export const MAP_JOB = { attempts: 6, backoff: { type: 'connector' }, removeOnComplete: true, removeOnFail: 1000 };
 /** A connector found by the public route is trusted this long; DELETE in this process forgets it at once. */
 const CACHE_MS = 10_000;
+/** Longer than all of a job's retries take (MAP_JOB: about a minute). */
+const LOST_AFTER_MS = 10 * 60_000;
 
 export function connectorView(row: repo.ConnectorRow, publicUrl: string, extra: { refused?: number; lastDeliveryAt?: Date } = {}) {
   return {
@@ -61,19 +63,21 @@ export function connectorService(deps: { db: Db; redis: Redis; queues: Queues; c
     return c;
   };
 
+  /** One job for the deliveries that arrived together (job data: their ids); its id is the first one's, so queuing it twice is a no-op. */
   const enqueue = async (ids: string[]) => {
-    if (ids.length) await queue().addBulk(ids.map((deliveryId) => ({ name: 'map', data: { deliveryId }, opts: { ...MAP_JOB, jobId: `cd-${deliveryId}` } })));
+    if (ids.length) await queue().add('map', { deliveryIds: ids }, { ...MAP_JOB, jobId: `cd-${ids[0]}` });
   };
   /**
-   * Deliveries arriving together are stored by one statement and queued by one call: each costs a
-   * commit (an fsync) and a round trip whatever its size. A 200 is answered only after both.
-   * To queue: new deliveries of mapped topics, and the first of a redelivery if not mapped yet
-   * (its job may be lost, Redis down when it came; the job id makes this a no-op otherwise).
+   * Deliveries arriving together are stored by one statement and queued as one job: each costs a
+   * commit (an fsync) and round trips whatever its size. A 200 is answered only after both.
    */
   const arrive = batcher(async (list: Array<repo.ArrivalInput & { known: boolean }>) => {
     const arrivals = await repo.recordArrivals(deps.db, list, deps.clock.now());
-    const ids = arrivals.flatMap((a, i) => (a.first ? (list[i]!.known ? [a.id] : []) : a.original.unfinished ? [a.original.id] : []));
-    await enqueue([...new Set(ids)]);
+    await enqueue(arrivals.flatMap((a, i) => (a.first && list[i]!.known ? [a.id] : [])));
+    // A redelivery of one not mapped yet: if its job was lost (Redis down when it came), this queues it again.
+    // Only once it is older than any job could still be waiting, so that one delivery is not mapped twice at once.
+    const lost = arrivals.flatMap((a) => (!a.first && a.original.unfinished && a.original.receivedAt.getTime() < deps.clock.now().getTime() - LOST_AFTER_MS ? [a.original.id] : []));
+    for (const id of new Set(lost)) await enqueue([id]);
     return arrivals;
   });
 
