@@ -22,6 +22,7 @@ import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 import { campaignRoutes } from './campaigns/routes';
 import { connectorIngressRoutes, connectorRoutes } from './connectors/routes';
 import { connectorService } from './connectors/service';
+import { connectorIngress } from './connectors/ingress';
 import type { Deps, Guards } from './deps';
 
 export function buildApp(deps: Deps) {
@@ -71,8 +72,9 @@ export function buildApp(deps: Deps) {
   // Express calls app.handle(req, res, next) for each request; its typings do not declare it.
   const entry = app as unknown as { handle(req: IncomingMessage, res: ServerResponse, next?: unknown): void };
   const routed = entry.handle.bind(app);
+  const connect = connectorIngress(connectors, { metrics: deps.metrics, logger: deps.logger });
   entry.handle = (req, res, next) => {
-    if (!fast(req, res)) routed(req, res, next);
+    if (!fast(req, res) && !connect(req, res)) routed(req, res, next);
   };
   return app;
 }

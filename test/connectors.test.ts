@@ -117,8 +117,16 @@ describe('connectors: what the public route refuses', () => {
     expect(await at(`/connect/square/${c.id}`)).toBe(404);
     const big = Buffer.alloc(1024 * 1024 + 10, 0x20);
     expect(await at(`/connect/shopify/${c.id}`, big)).toBe(413);
+    // Without a Content-Length (chunked), the limit holds while reading.
+    const chunked = new ReadableStream({ start: (ctl) => (ctl.enqueue(new Uint8Array(big)), ctl.close()) });
+    const streamed = await fetch(`${srv.url}/connect/shopify/${c.id}`, { method: 'POST', headers: { 'content-type': 'application/json', ...signed }, body: chunked, duplex: 'half' } as RequestInit);
+    expect(streamed.status).toBe(413);
+    // A request the fast path leaves to express (a query string) is served the same way.
+    expect(await at(`/connect/shopify/${c.id}?shop=example`)).toBe(200);
+    expect(await at(`/connect/shopify/${randomUUID()}?shop=example`)).toBe(404);
     expect((await c.ws.api.delete(`/v1/connectors/${c.id}`)).status).toBe(204);
     expect(await at(`/connect/shopify/${c.id}`)).toBe(404);
+    // Deleting the connector took its deliveries with it.
     expect(await srv.deps.db('connector_deliveries').where({ connector_id: c.id }).count({ n: '*' })).toEqual([{ n: '0' }]);
   });
 });

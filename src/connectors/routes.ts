@@ -8,6 +8,7 @@ import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
 import { createConnectorBody } from './schema';
 import type { ConnectorService } from './service';
+import { CONNECT_LIMIT_BYTES } from './ingress';
 
 describeOperation({ method: 'post', path: '/v1/connectors', summary: 'Add a Shopify or WooCommerce connector; the secret is never shown again', tag: 'Connectors', auth: 'admin', body: createConnectorBody, responses: { 201: 'Created' } });
 describeOperation({ method: 'get', path: '/v1/connectors', summary: 'Connectors', tag: 'Connectors', auth: 'admin', query: listQuery });
@@ -16,14 +17,16 @@ describeOperation({ method: 'delete', path: '/v1/connectors/:id', summary: 'Remo
 describeOperation({ method: 'get', path: '/v1/connectors/:id/deliveries', summary: 'The last 100 deliveries and their outcomes', tag: 'Connectors', auth: 'admin' });
 describeOperation({ method: 'post', path: '/connect/:type/:id', summary: "A platform's webhook (signed with the connector's secret)", tag: 'Connectors', auth: 'none', responses: { 200: 'Received', 401: 'Bad signature', 404: 'Unknown connector', 413: 'Body over 1 MB' } });
 
-/** Platforms' webhooks are at most 1 MB here (Shopify's own payloads stay well below). */
-const CONNECT_LIMIT = '1mb';
 const cursorSchema = z.object({ t: z.string(), id: z.string() });
 
-/** POST /connect/:type/:id: mounted before the JSON-only guard, with its own raw body reader. */
+/**
+ * POST /connect/:type/:id through express: mounted before the JSON-only guard, with its own raw body
+ * reader. Plain requests are served ahead of express by connectorIngress (./ingress.ts); this
+ * serves the rest (a query string, a compressed body) the same way.
+ */
 export function connectorIngressRoutes(service: ConnectorService) {
   const r = Router();
-  const raw = express.raw({ type: () => true, limit: CONNECT_LIMIT });
+  const raw = express.raw({ type: () => true, limit: CONNECT_LIMIT_BYTES });
   r.post(
     '/connect/:type/:id',
     async (req, res, next) => {
