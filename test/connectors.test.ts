@@ -129,6 +129,16 @@ describe('connectors: what the public route refuses', () => {
     // Deleting the connector took its deliveries with it.
     expect(await srv.deps.db('connector_deliveries').where({ connector_id: c.id }).count({ n: '*' })).toEqual([{ n: '0' }]);
   });
+
+  test('when the connector was deleted by another process (this one still has it cached), then 404 and nothing stored', async () => {
+    const c = await setup();
+    const body = fixture('shopify-order-pos.json');
+    expect((await c.shopify('orders/create', body)).status).toBe(200);
+    await srv.deps.db('connectors').where({ id: c.id }).del();
+    expect((await c.shopify('orders/create', body)).status).toBe(404);
+    expect((await c.shopify('orders/create', body, 'another')).status).toBe(404);
+    expect(await c.rows('connector_deliveries')).toBe(0);
+  });
 });
 
 describe('connectors: Shopify', () => {

@@ -67,7 +67,7 @@ export async function lastDeliveryAt(db: Conn, connectorIds: string[]): Promise<
 }
 
 /** `unfinished`: the first arrival still holds its body, i.e. it is not mapped yet (queued, or interrupted). */
-export type Arrival = { id: string; first: true } | { id: string; first: false; original: { id: string; unfinished: boolean; receivedAt: Date } };
+export type Arrival = { id: string; first: true } | { id: string; first: false; original: { id: string; unfinished: boolean; receivedAt: Date } } | { gone: true };
 export interface ArrivalInput {
   workspaceId: string;
   connectorId: string;
@@ -89,6 +89,7 @@ export async function recordArrivals(db: Knex, list: ArrivalInput[], now: Date):
   const { rows } = await db.raw(
     `INSERT INTO connector_deliveries (workspace_id, connector_id, name, topic, received_at, body, outcome, reason, mapped_at)
      SELECT w, c, n, t, ?, b, o, r, m FROM unnest(?::uuid[], ?::uuid[], ?::text[], ?::text[], ?::bytea[], ?::text[], ?::text[], ?::timestamptz[]) AS u(w, c, n, t, b, o, r, m)
+     WHERE EXISTS (SELECT 1 FROM connectors k WHERE k.id = u.c) -- deleted meanwhile (another process's cache): not stored
      ON CONFLICT (connector_id, name) WHERE duplicate_of IS NULL DO NOTHING RETURNING id, connector_id, name`,
     bindings([
       now, list.map((d) => d.workspaceId), list.map((d) => d.connectorId), list.map((d) => d.name), list.map((d) => d.topic),
@@ -109,6 +110,7 @@ export async function recordArrivals(db: Knex, list: ArrivalInput[], now: Date):
 }
 
 async function recordDuplicate(db: Knex, d: ArrivalInput, now: Date): Promise<Arrival> {
+  if (!(await findConnector(db, d.connectorId))) return { gone: true };
   const original = (await db('connector_deliveries').where({ connector_id: d.connectorId, name: d.name }).whereNull('duplicate_of').first('id', 'received_at', db.raw('body IS NOT NULL AS unfinished'))) as
     | { id: string; unfinished: boolean; received_at: Date }
     | undefined;

@@ -73,10 +73,10 @@ export function connectorService(deps: { db: Db; redis: Redis; queues: Queues; c
    */
   const arrive = batcher(async (list: Array<repo.ArrivalInput & { known: boolean }>) => {
     const arrivals = await repo.recordArrivals(deps.db, list, deps.clock.now());
-    await enqueue(arrivals.flatMap((a, i) => (a.first && list[i]!.known ? [a.id] : [])));
+    await enqueue(arrivals.flatMap((a, i) => ('first' in a && a.first && list[i]!.known ? [a.id] : [])));
     // A redelivery of one not mapped yet: if its job was lost (Redis down when it came), this queues it again.
     // Only once it is older than any job could still be waiting, so that one delivery is not mapped twice at once.
-    const lost = arrivals.flatMap((a) => (!a.first && a.original.unfinished && a.original.receivedAt.getTime() < deps.clock.now().getTime() - LOST_AFTER_MS ? [a.original.id] : []));
+    const lost = arrivals.flatMap((a) => ('original' in a && a.original.unfinished && a.original.receivedAt.getTime() < deps.clock.now().getTime() - LOST_AFTER_MS ? [a.original.id] : []));
     for (const id of new Set(lost)) await enqueue([id]);
     return arrivals;
   });
@@ -126,6 +126,10 @@ export function connectorService(deps: { db: Db; redis: Redis; queues: Queues; c
         workspaceId: c.workspaceId, connectorId: id, name, topic: topic.slice(0, 200) || '(none)', body: raw, known,
         ...(known ? {} : { outcome: 'ignored' as const, reason: `topic ${topic || '(none)'} is not mapped` }),
       });
+      if ('gone' in arrival) {
+        cache.delete(id);
+        throw notFound('connector');
+      }
       return { status: 200, body: { received: true, id: arrival.id } };
     },
   };
