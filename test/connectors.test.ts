@@ -301,7 +301,7 @@ describe('connectors: WooCommerce', () => {
     expect(d[0]!.reason).toContain('pending');
     const [row] = await srv.deps.db('purchases as p').join('customers as c', 'c.id', 'p.customer_id').where({ 'p.workspace_id': c.ws.id }).select('p.order_id', 'p.total', 'p.occurred_at', 'p.channel', 'c.email', 'c.phone', 'c.external_id');
     expect(row).toMatchObject({ order_id: 'woocommerce:727', total: '29.35', channel: 'online', email: 'john.doe@example.com', phone: null, external_id: null });
-    expect(new Date(row.occurred_at).toISOString()).toBe('2026-03-22T16:28:03.000Z');
+    expect(new Date(row.occurred_at).toISOString()).toBe('2026-03-22T16:28:02.000Z');
     const items = await srv.deps.db('purchase_items').where({ workspace_id: c.ws.id }).orderBy('id').select('sku', 'name', 'quantity', 'unit_price');
     expect(items).toEqual([
       { sku: 'product:93', name: 'Woo Single #1', quantity: 2, unit_price: '3.00' },

@@ -24,7 +24,8 @@ function purchase(order: Record<string, unknown>, id: string): PurchaseInput | s
   const email = usableEmail(billing.email);
   const phone = usablePhone(billing.phone, billing.country);
   if (!externalId && !email && !phone) return `order ${id} names no customer, email or phone`;
-  const occurredAt = gmt(order.date_paid_gmt) ?? gmt(order.date_created_gmt);
+  // The contract names date_created_gmt (the order placed), not date_paid_gmt.
+  const occurredAt = gmt(order.date_created_gmt);
   if (!occurredAt) throw new MappingError(`order ${id} has no date_created_gmt`);
   const p: PurchaseInput = {
     orderId: `woocommerce:${id}`,
