@@ -41,6 +41,7 @@ export class MappingError extends Error {}
  * than rounded. Strings are matched first, so digits inside them are left alone.
  */
 export function parseJsonKeepingIds(text: string): unknown {
+  if (!/\d{16}/.test(text)) return JSON.parse(text); // no long digit run anywhere: nothing to keep
   return JSON.parse(text.replace(/("(?:[^"\\]|\\.)*")|(?<![\d.eE+-])(-?\d{16,})(?![\d.eE])/g, (m, str: string | undefined, n: string | undefined) => (str !== undefined ? str : Number.isSafeInteger(Number(n)) ? m : `"${n}"`)));
 }
 
