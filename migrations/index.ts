@@ -11,6 +11,7 @@ import * as m0011 from './0011_outbox_indexes';
 import * as m0012 from './0012_security';
 import * as m0014 from './0014_inbox';
 import * as m0017 from './0017_predictions_churn';
+import * as m0016 from './0016_connectors';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -32,6 +33,7 @@ const migrations: Array<[string, Migration]> = [
   ['0012_security', m0012],
   ['0014_inbox', m0014],
   ['0017_predictions_churn', m0017],
+  ['0016_connectors', m0016],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -22,6 +22,9 @@ import { consoleRoutes, overviewRoutes } from './console/routes';
 import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 import { campaignRoutes } from './campaigns/routes';
 import { inboxRoutes } from './inbox/routes';
+import { connectorIngressRoutes, connectorRoutes } from './connectors/routes';
+import { connectorService } from './connectors/service';
+import { connectorIngress } from './connectors/ingress';
 import type { Deps, Guards } from './deps';
 
 export function buildApp(deps: Deps) {
@@ -47,6 +50,9 @@ export function buildApp(deps: Deps) {
   const guards: Guards = { operator: thenJson(requireOperator(deps.config.HARK_ADMIN_TOKEN)), admin: thenJson(ws.admin), ingest: thenJson(ws.ingest) };
   // CSV uploads of static segment lists: a text/csv body, so before the JSON-only guard.
   app.use(segmentCsvRoutes(deps, ws.admin));
+  // Commerce platforms' webhooks: verified over the raw bytes, so before any body parser.
+  const connectors = connectorService(deps);
+  app.use(connectorIngressRoutes(connectors));
   app.use(requireJson);
   const purchases = purchaseRoutes(deps, guards);
   app.use(workspaceRoutes(deps, guards));
@@ -62,6 +68,7 @@ export function buildApp(deps: Deps) {
   app.use(segmentRoutes(deps, guards));
   app.use(campaignRoutes(deps, guards));
   app.use(inboxRoutes(deps, guards));
+  app.use(connectorRoutes(deps, guards, connectors));
   app.use(overviewRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));
@@ -72,8 +79,9 @@ export function buildApp(deps: Deps) {
   // Express calls app.handle(req, res, next) for each request; its typings do not declare it.
   const entry = app as unknown as { handle(req: IncomingMessage, res: ServerResponse, next?: unknown): void };
   const routed = entry.handle.bind(app);
+  const connect = connectorIngress(connectors, { metrics: deps.metrics, logger: deps.logger });
   entry.handle = (req, res, next) => {
-    if (!fast(req, res)) routed(req, res, next);
+    if (!fast(req, res) && !connect(req, res)) routed(req, res, next);
   };
   return app;
 }

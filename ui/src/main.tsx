@@ -11,6 +11,7 @@ import { Automations } from './pages/automations';
 import { SettingsPage } from './pages/settings';
 import { Inbox } from './pages/inbox';
 import { Predictions } from './pages/predictions';
+import { Connectors } from './pages/connectors';
 import './styles.css';
 
 const PAGES = [
@@ -22,6 +23,7 @@ const PAGES = [
   ['automations', 'Automations', Automations],
   ['inbox', 'Inbox', Inbox],
   ['predictions', 'Predictions', Predictions],
+  ['connectors', 'Connectors', Connectors],
   ['settings', 'Settings', SettingsPage],
 ] as const;
 
