@@ -20,6 +20,7 @@ import { AppError } from './errors';
 import { consoleRoutes, overviewRoutes } from './console/routes';
 import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 import { campaignRoutes } from './campaigns/routes';
+import { importRoutes, importUploadRoutes } from './imports/routes';
 import type { Deps, Guards } from './deps';
 
 export function buildApp(deps: Deps) {
@@ -38,6 +39,8 @@ export function buildApp(deps: Deps) {
   app.use(consoleRoutes());
   // CSV uploads of static segment lists: a text/csv body, so before the JSON-only guard.
   app.use(segmentCsvRoutes(deps));
+  // CSV imports stream their text/csv body into Postgres themselves.
+  app.use(importUploadRoutes(deps));
   app.use(requireJson);
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: false, type: 'application/json' }));
   const ws = workspaceAuth(deps.db);
@@ -56,6 +59,7 @@ export function buildApp(deps: Deps) {
   app.use(segmentRoutes(deps, guards));
   app.use(campaignRoutes(deps, guards));
   app.use(overviewRoutes(deps, guards));
+  app.use(importRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));
 

@@ -10,6 +10,7 @@ export const QUEUE_NAMES = {
   automations: 'hark-automations',
   results: 'hark-results',
   webhooks: 'hark-webhooks',
+  imports: 'hark-imports',
 } as const;
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];

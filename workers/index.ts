@@ -7,10 +7,11 @@ import { startResultsWorker } from './results-worker';
 import { startWebhookWorker } from './webhook-worker';
 import { startDispatchWorker } from './dispatch-worker';
 import { startCampaignWorker } from './campaign-worker';
+import { startImportWorker } from './import-worker';
 
 /** Starts every BullMQ worker of the `worker` role; each is a thin processor calling into src/. */
 export async function startWorkers(deps: Deps): Promise<Worker[]> {
-  return [await startMaintenanceWorker(deps), await startPredictionsWorker(deps), await startAutomationWorker(deps), await startResultsWorker(deps), await startWebhookWorker(deps), await startDispatchWorker(deps), await startCampaignWorker(deps)];
+  return [await startMaintenanceWorker(deps), await startPredictionsWorker(deps), await startAutomationWorker(deps), await startResultsWorker(deps), await startWebhookWorker(deps), await startDispatchWorker(deps), await startCampaignWorker(deps), await startImportWorker(deps)];
 }
 
 export async function closeWorkers(workers: Worker[]): Promise<void> {

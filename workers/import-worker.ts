@@ -1,0 +1,26 @@
+import { Worker } from 'bullmq';
+import type { Deps } from '../src/deps';
+import { QUEUE_NAMES } from '../src/queues';
+import { processImport } from '../src/imports/service';
+import { failImport } from '../src/imports/repo';
+
+/**
+ * CSV imports: each job names one import; the work (parse into staging, then apply) is in
+ * src/imports/service.ts and resumes where a dead worker left it. A job that fails its last
+ * attempt marks the import failed, so that it never stays `running`.
+ */
+export async function startImportWorker(deps: Deps): Promise<Worker> {
+  const worker = new Worker(
+    QUEUE_NAMES.imports,
+    async (job) => processImport(deps.db, deps.logger, (job.data as { importId: string }).importId, () => deps.clock.now()),
+    // A long job keeps its lock by renewal; a dead worker's lock lapses in lockDuration and the job is stalled to another.
+    { connection: deps.redis.duplicate(), prefix: deps.queues.prefix, concurrency: deps.config.IMPORT_CONCURRENCY, lockDuration: 60_000, maxStalledCount: 5 },
+  );
+  worker.on('failed', (job, err) => {
+    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    const importId = (job.data as { importId: string }).importId;
+    deps.logger.error({ importId, err: err.message }, 'import failed after its last attempt');
+    void failImport(deps.db, importId, `the import stopped: ${err.message.slice(0, 300)}`, deps.clock.now()).catch(() => undefined);
+  });
+  return worker;
+}
