@@ -21,6 +21,7 @@ import { consoleRoutes, overviewRoutes } from './console/routes';
 import { segmentCsvRoutes, segmentRoutes } from './segments/routes';
 import { campaignRoutes } from './campaigns/routes';
 import { importRoutes, importUploadRoutes } from './imports/routes';
+import { customerLookupRoutes } from './customers/lookup-routes';
 import type { Deps, Guards } from './deps';
 
 export function buildApp(deps: Deps) {
@@ -48,6 +49,7 @@ export function buildApp(deps: Deps) {
   const purchases = purchaseRoutes(deps, guards);
   app.use(workspaceRoutes(deps, guards));
   app.use(customerRoutes(deps, guards));
+  app.use(customerLookupRoutes(deps, guards));
   app.use(purchases.router);
   app.use(eventRoutes(deps, guards));
   app.use(templateRoutes(deps, guards));
