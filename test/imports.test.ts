@@ -246,7 +246,9 @@ describe('a worker that dies mid-import', () => {
     } finally {
       worker.resume();
     }
-    await importFile(clean, file, 'kind=purchases');
+    const cleanDone = await importFile(clean, file, 'kind=purchases');
+    // A large purchase import refits the predictions (API.md), as a job on the predictions queue.
+    expect(await srv.deps.queues.get('hark-predictions').getJob(`fit-${clean.id}-import-${cleanDone.id}`)).toBeTruthy();
     const done = (await crashed.api.get('/v1/imports')).body.data[0];
     expect(done).toMatchObject({ status: 'done', accepted: 4000, duplicates: 0, rejected: 0 });
     expect(await srv.deps.db('purchases').where({ workspace_id: crashed.id }).count({ n: '*' })).toEqual([{ n: '4000' }]);

@@ -126,8 +126,9 @@ export interface Applied {
 }
 
 /** One applied page: counters, resume point and the reasons of rows rejected at this stage. */
-export async function recordApplied(db: Db, importId: string, a: Applied): Promise<void> {
-  await db.transaction(async (trx) => {
+export async function recordApplied(conn: Db | Knex.Transaction, importId: string, a: Applied): Promise<void> {
+  // Within the caller's transaction when given one (a savepoint), else its own.
+  await conn.transaction(async (trx) => {
     if (a.rejected.length) {
       await trx.raw(
         `UPDATE import_rows r SET error = v.e FROM unnest(?::int[], ?::text[]) AS v(l, e) WHERE r.import_id = ? AND r.line = v.l`,

@@ -1,7 +1,10 @@
 import { TextDecoder } from 'node:util';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
+import type { Knex } from 'knex';
 import type { Db } from '../db';
+
+type Conn = Db | Knex.Transaction;
 import type { Logger } from '../logger';
 import { AppError } from '../errors';
 import { ingestPurchases } from '../purchases/service';
@@ -23,6 +26,8 @@ export interface ImportHooks {
 }
 
 export interface ProcessResult {
+  workspaceId: string;
+  kind: 'customers' | 'purchases';
   status: 'done' | 'failed';
   accepted: number;
   duplicates: number;
@@ -37,9 +42,10 @@ export interface ProcessResult {
  *   A job that dies in this phase starts it again from the top (it only wrote staging rows).
  * - apply: purchases in (orderId, line) order, so the item rows of one order, wherever they stood
  *   in the file, come together, through the purchase service the batch API uses (same statements,
- *   stats, feed); customers in file order through the customer service. The resume point moves
- *   after each page commits: a job that dies here resumes past it, and the page it was in is
- *   applied again, which the orderId key (purchases) and upserts (customers) make a no-op.
+ *   stats, feed); customers in file order through the customer service. The resume point and the
+ *   counters move inside the transaction that stores each batch: a job that dies here resumes
+ *   exactly past the last committed batch (and a batch re-run would anyway be a no-op: orderIds
+ *   are unique, customers upsert).
  */
 export async function processImport(db: Db, logger: Logger, importId: string, now: () => Date, hooks: ImportHooks = {}): Promise<ProcessResult | null> {
   let imp = await repo.getImportById(db, importId);
@@ -50,7 +56,7 @@ export async function processImport(db: Db, logger: Logger, importId: string, no
     if (parsed) {
       await repo.fail(db, importId, parsed.reason, parsed.errors, now());
       logger.info({ importId, reason: parsed.reason }, 'import failed');
-      return { status: 'failed', accepted: 0, duplicates: 0, rejected: 0 };
+      return { workspaceId: imp.workspace_id, kind: imp.kind, status: 'failed', accepted: 0, duplicates: 0, rejected: 0 };
     }
     await repo.startApply(db, importId);
     imp = (await repo.getImportById(db, importId))!;
@@ -60,7 +66,7 @@ export async function processImport(db: Db, logger: Logger, importId: string, no
   await repo.finish(db, importId, now());
   const done = (await repo.getImportById(db, importId))!;
   logger.info({ importId, accepted: done.accepted, duplicates: done.duplicates, rejected: done.rejected }, 'import done');
-  return { status: 'done', accepted: done.accepted, duplicates: done.duplicates, rejected: done.rejected };
+  return { workspaceId: imp.workspace_id, kind: imp.kind, status: 'done', accepted: done.accepted, duplicates: done.duplicates, rejected: done.rejected };
 }
 
 /** Parses and stages the file; returns why the file as a whole cannot be imported, or null. */
@@ -151,25 +157,39 @@ async function applyPurchases(db: Db, imp: repo.ImportRow, now: () => Date, hook
     }
     // An order of more than a page's rows: reject it whole without reading the rest now.
     const oversized = page.length === APPLY_PAGE && orders.length === 1;
-    const good: PurchaseInput[] = [];
-    const rejected: Array<{ line: number; error: string }> = [];
+    // Units of at most SERVICE_BATCH purchases, each stored by one call of the purchase service,
+    // whose transaction also moves the resume point past the unit: exactly once, crash or not.
+    let unit: { good: PurchaseInput[]; rows: number; rejected: Array<{ line: number; error: string }>; last: string } = { good: [], rows: 0, rejected: [], last: '' };
+    const flush = async () => {
+      if (!unit.rows) return;
+      const u = unit;
+      unit = { good: [], rows: 0, rejected: [], last: '' };
+      if (oversized) u.last = await skipOrderRows(db, imp.id, u.last, u.rejected);
+      applied += u.rows;
+      const record = (conn: Conn, accepted: number, duplicates: number) =>
+        repo.recordApplied(conn, imp.id, { cursor: u.last, rows: u.rows, accepted, duplicates, rejected: u.rejected, progress: 0.5 + 0.5 * Math.min(1, applied / staged) });
+      if (!u.good.length) await record(db, 0, 0);
+      else {
+        await ingestPurchases(db, imp.workspace_id, u.good, now(), {
+          beforeCommit: async (trx, { outcomes }) => {
+            const accepted = outcomes.filter((o) => o.created).length;
+            await record(trx, accepted, outcomes.length - accepted);
+          },
+        });
+      }
+      cursor = u.last;
+      await hooks.afterPage?.(applied);
+    };
     for (const rowsOfOrder of orders) {
       const a = oversized ? { error: `purchase ${rowsOfOrder[0]!.key} skipped: it has more than ${MAX_ITEMS} item rows` } : assemble(rowsOfOrder);
-      if ('purchase' in a) good.push(a.purchase);
+      if ('purchase' in a) unit.good.push(a.purchase);
       // Rows already rejected at parse are counted; the others of the order are rejected now.
-      else for (const r of rowsOfOrder) if (r.error === null) rejected.push({ line: r.line, error: a.error });
+      else for (const r of rowsOfOrder) if (r.error === null) unit.rejected.push({ line: r.line, error: a.error });
+      unit.rows += rowsOfOrder.length;
+      unit.last = rowsOfOrder[0]!.key!;
+      if (unit.good.length >= SERVICE_BATCH) await flush();
     }
-    let accepted = 0;
-    let duplicates = 0;
-    for (let i = 0; i < good.length; i += SERVICE_BATCH) {
-      const { outcomes } = await ingestPurchases(db, imp.workspace_id, good.slice(i, i + SERVICE_BATCH), now());
-      for (const o of outcomes) o.created ? accepted++ : duplicates++;
-    }
-    cursor = page[page.length - 1]!.key!;
-    if (oversized) cursor = await skipOrderRows(db, imp.id, cursor, rejected);
-    applied += page.length;
-    await repo.recordApplied(db, imp.id, { cursor, rows: page.length, accepted, duplicates, rejected, progress: 0.5 + 0.5 * Math.min(1, applied / staged) });
-    await hooks.afterPage?.(applied);
+    await flush();
   }
 }
 
@@ -192,11 +212,16 @@ async function applyCustomers(db: Db, imp: repo.ImportRow, now: () => Date, hook
       const { externalId, ...fields } = r.data as Record<string, unknown>;
       return { externalId: externalId as string, fields };
     });
-    const results = good.length ? await upsertCustomers(db, imp.workspace_id, good, now()) : [];
-    const accepted = results.filter((r) => r.created).length;
-    cursor = rows[rows.length - 1]!.line;
+    const last = rows[rows.length - 1]!.line;
     applied += rows.length;
-    await repo.recordApplied(db, imp.id, { cursor: String(cursor), rows: rows.length, accepted, duplicates: results.length - accepted, rejected: [], progress: 0.5 + 0.5 * Math.min(1, applied / staged) });
+    const record = (conn: Conn, results: Array<{ created: boolean }>) => {
+      const accepted = results.filter((r) => r.created).length;
+      return repo.recordApplied(conn, imp.id, { cursor: String(last), rows: rows.length, accepted, duplicates: results.length - accepted, rejected: [], progress: 0.5 + 0.5 * Math.min(1, applied / staged) });
+    };
+    // The resume point moves in the upsert's own transaction: a crash never counts a page twice.
+    if (good.length) await upsertCustomers(db, imp.workspace_id, good, now(), (trx, results) => record(trx, results));
+    else await record(db, []);
+    cursor = last;
     await hooks.afterPage?.(applied);
   }
 }
