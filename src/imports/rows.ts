@@ -15,7 +15,8 @@ const squash = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
 /**
  * Reads the header: a column named in `mapping` fills the field it maps to; otherwise a column
  * whose name is a field's (ignoring case, spaces, _ and -: "order_id" is orderId) fills it;
- * `attributes.<key>` columns of a customer file fill attributes. Anything else is ignored. A
+ * `attributes.<key>` columns of a customer file fill attributes; a column mapped to "" is ignored,
+ * as is any other column. A
  * missing required column, a field filled twice, or a mapping naming an unknown field or a
  * column the file lacks is a 422 naming them.
  */
@@ -26,11 +27,12 @@ export function resolveHeader(kind: ImportKind, header: string[], mapping: Recor
   const isField = (f: string) => fields.includes(f) || (kind === 'customers' && /^attributes\.[^.]{1,100}$/.test(f));
   for (const [col, field] of Object.entries(mapping)) {
     if (!header.includes(col)) problems.push({ path: `mapping.${col}`, message: `the file has no column "${col}"` });
-    if (!isField(field)) problems.push({ path: `mapping.${col}`, message: `"${field}" is not a ${kind} field (${fields.join(', ')})` });
+    if (field !== '' && !isField(field)) problems.push({ path: `mapping.${col}`, message: `"${field}" is not a ${kind} field (${fields.join(', ')})` });
   }
   const cols: Columns = header.map((raw) => {
     const name = raw.trim();
-    if (mapping[raw] !== undefined) return mapping[raw]!;
+    // Mapped to "": ignored, whatever its name.
+    if (mapping[raw] !== undefined) return mapping[raw] || null;
     if (isField(name)) return name;
     return bySquash.get(squash(name)) ?? null;
   });

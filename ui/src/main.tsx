@@ -9,15 +9,19 @@ import { Campaigns } from './pages/campaigns';
 import { Results } from './pages/results';
 import { Automations } from './pages/automations';
 import { SettingsPage } from './pages/settings';
+import { Customers } from './pages/customers';
+import { Imports } from './pages/imports';
 import './styles.css';
 
 const PAGES = [
   ['overview', 'Overview', Overview],
+  ['customers', 'Customers', Customers],
   ['segments', 'Segments', Segments],
   ['templates', 'Templates', Templates],
   ['campaigns', 'Campaigns', Campaigns],
   ['results', 'Results', Results],
   ['automations', 'Automations', Automations],
+  ['import', 'Import', Imports],
   ['settings', 'Settings', SettingsPage],
 ] as const;
 
