@@ -34,7 +34,8 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('duplicates').notNullable().defaultTo(0);
     t.integer('rejected').notNullable().defaultTo(0);
     t.double('progress').notNullable().defaultTo(0);
-    t.text('apply_cursor'); // last orderId (purchases) or line (customers) applied
+    t.text('apply_cursor'); // last orderId (purchases) or line (customers) up to which all is applied
+    t.jsonb('done_ranges').notNullable().defaultTo('[]'); // [firstOrderId, lastOrderId] of batches applied past apply_cursor
     t.jsonb('errors').notNullable().defaultTo('[]');
     t.text('failure');
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
@@ -48,14 +49,18 @@ export async function up(knex: Knex): Promise<void> {
     t.binary('data').notNullable();
     t.primary(['import_id', 'seq']);
   });
-  await knex.schema.createTable('import_rows', (t) => {
-    t.uuid('import_id').notNullable().references('imports.id').onDelete('CASCADE');
-    t.integer('line').notNullable();
-    t.text('key'); // orderId (purchases) or externalId (customers); null when the row had none
-    t.jsonb('data'); // the row as the API would take it; null for a rejected row
-    t.text('error');
-    t.primary(['import_id', 'line']);
-  });
+  // UNLOGGED: staging rows are rebuilt from the file whenever they are lost, so they need no WAL
+  // (writing them took twice as long with it). A Postgres crash empties the table; an import in
+  // its apply phase then parses its file again (src/imports/service.ts). No foreign key: a
+  // logged table cannot be referenced from an unlogged one's cascade the other way, and rows go
+  // with their import in repo.ts.
+  await knex.raw(`CREATE UNLOGGED TABLE import_rows (
+    import_id uuid NOT NULL,
+    line integer NOT NULL,
+    key text,   -- orderId (purchases) or externalId (customers); null when the row had none
+    data text,  -- the row as the API would take it, as JSON; null for a rejected row
+    error text,
+    PRIMARY KEY (import_id, line))`);
   // The apply pass walks a purchase import's rows by (orderId, line).
   await knex.raw('CREATE INDEX import_rows_key ON import_rows (import_id, key, line)');
 

@@ -50,6 +50,9 @@ export interface ProcessResult {
 export async function processImport(db: Db, logger: Logger, importId: string, now: () => Date, hooks: ImportHooks = {}): Promise<ProcessResult | null> {
   let imp = await repo.getImportById(db, importId);
   if (!imp || imp.status === 'done' || imp.status === 'failed' || imp.status === 'uploading') return null;
+  // A Postgres crash empties the unlogged staging table: an import caught in its apply phase then
+  // parses its file again (what it applied already counts as duplicates the second time).
+  if (imp.phase === 'apply' && imp.rows_applied < imp.rows_staged && !(await repo.hasStagedRows(db, importId))) imp = { ...imp, phase: 'parse' };
   if (imp.phase === 'parse') {
     await repo.startParse(db, importId, now());
     const parsed = await parsePhase(db, importId, imp);
@@ -84,6 +87,7 @@ async function parsePhase(db: Db, importId: string, imp: repo.ImportRow): Promis
   const parser = Readable.from(text()).pipe(parse({ relax_column_count: true, skip_empty_lines: true, info: true, bom: true, max_record_size: 1024 * 1024 }));
   let convert: ((line: number, record: string[]) => StagedRow) | null = null;
   let batch: StagedRow[] = [];
+  let inflight: Promise<void> = Promise.resolve();
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
       // info.lines is the line the record ends on; a quoted field may span lines.
@@ -97,12 +101,17 @@ async function parsePhase(db: Db, importId: string, imp: repo.ImportRow): Promis
       }
       batch.push(convert(line, record));
       if (batch.length >= STAGE_BATCH) {
-        await repo.stageRows(db, importId, batch, 0.5 * Math.min(1, read / total));
+        // One batch is written while the next is parsed: Postgres and the parser work side by side.
+        await inflight;
+        inflight = repo.stageRows(db, importId, batch, 0.5 * Math.min(1, read / total));
+        inflight.catch(() => undefined); // awaited (and thrown) at the next batch or the end
         batch = [];
       }
     }
+    await inflight;
     await repo.stageRows(db, importId, batch, 0.5);
   } catch (err) {
+    await inflight.catch(() => undefined);
     const e = err as { code?: string; message?: string; lines?: number };
     if (err instanceof AppError) return { reason: `${err.message}: ${err.details.map((d) => d.message).join('; ')}`, errors: [] };
     if (err instanceof TypeError && /decode|encod/i.test(String(e.message))) return { reason: `the file is not valid ${imp.options.encoding}`, errors: [] };
@@ -135,70 +144,120 @@ export function assemble(rows: StagedRow[]): { purchase: PurchaseInput } | { err
   return { purchase: ok.data };
 }
 
+/** Batches of purchases stored side by side: Postgres works on one while the next is assembled and sent. */
+const APPLY_CONCURRENCY = 2;
+
+interface Unit {
+  seq: number;
+  good: PurchaseInput[];
+  rows: number;
+  rejected: Array<{ line: number; error: string }>;
+  first: string;
+  last: string;
+}
+
+/**
+ * Purchases in orderId order, in batches ("units") of at most SERVICE_BATCH purchases, two in
+ * flight. Each unit's transaction (the purchase service's own) records the unit's range of
+ * orderIds as applied, with its counts; the resume point moves once every unit before it has
+ * committed. A job resuming after a crash starts at the resume point and skips the ranges
+ * applied beyond it: nothing is stored or counted twice.
+ */
 async function applyPurchases(db: Db, imp: repo.ImportRow, now: () => Date, hooks: ImportHooks) {
-  let cursor = imp.apply_cursor;
+  let readCursor = imp.apply_cursor;
+  const skip = imp.done_ranges ?? [];
   let applied = imp.rows_applied;
   const staged = Math.max(1, imp.rows_staged);
-  for (;;) {
-    const rows = await repo.purchaseRowsAfter(db, imp.id, cursor, APPLY_PAGE);
-    if (!rows.length) return;
-    // A full page may end inside an order: that order waits for the next page, whole.
-    let page = rows;
-    if (rows.length === APPLY_PAGE) {
-      const lastKey = rows[rows.length - 1]!.key;
-      const cut = rows.findIndex((r) => r.key === lastKey);
-      if (cut > 0) page = rows.slice(0, cut);
+  let seq = 0;
+  let nextToAdvance = 0;
+  const finished = new Map<number, string>(); // seq -> last orderId, of units committed out of order
+  const running = new Set<Promise<void>>();
+  let failure: unknown = null;
+
+  const commit = async (u: Unit) => {
+    applied += u.rows;
+    const record = (conn: Conn, accepted: number, duplicates: number) =>
+      repo.recordApplied(conn, imp.id, { cursor: u.last, range: [u.first, u.last], rows: u.rows, accepted, duplicates, rejected: u.rejected, progress: 0.5 + 0.5 * Math.min(1, applied / staged) });
+    if (!u.good.length) await record(db, 0, 0);
+    else {
+      await ingestPurchases(db, imp.workspace_id, u.good, now(), {
+        beforeCommit: async (trx, { outcomes }) => {
+          const accepted = outcomes.filter((o) => o.created).length;
+          await record(trx, accepted, outcomes.length - accepted);
+        },
+      });
     }
-    const orders: StagedRow[][] = [];
-    for (const r of page) {
-      const cur = orders[orders.length - 1];
-      if (cur && cur[0]!.key === r.key) cur.push(r);
-      else orders.push([r]);
+    finished.set(u.seq, u.last);
+    let advanced: string | undefined;
+    while (finished.has(nextToAdvance)) {
+      advanced = finished.get(nextToAdvance)!;
+      finished.delete(nextToAdvance++);
     }
-    // An order of more than a page's rows: reject it whole without reading the rest now.
-    const oversized = page.length === APPLY_PAGE && orders.length === 1;
-    // Units of at most SERVICE_BATCH purchases, each stored by one call of the purchase service,
-    // whose transaction also moves the resume point past the unit: exactly once, crash or not.
-    let unit: { good: PurchaseInput[]; rows: number; rejected: Array<{ line: number; error: string }>; last: string } = { good: [], rows: 0, rejected: [], last: '' };
-    const flush = async () => {
-      if (!unit.rows) return;
-      const u = unit;
-      unit = { good: [], rows: 0, rejected: [], last: '' };
-      if (oversized) u.last = await skipOrderRows(db, imp.id, u.last, u.rejected);
-      applied += u.rows;
-      const record = (conn: Conn, accepted: number, duplicates: number) =>
-        repo.recordApplied(conn, imp.id, { cursor: u.last, rows: u.rows, accepted, duplicates, rejected: u.rejected, progress: 0.5 + 0.5 * Math.min(1, applied / staged) });
-      if (!u.good.length) await record(db, 0, 0);
-      else {
-        await ingestPurchases(db, imp.workspace_id, u.good, now(), {
-          beforeCommit: async (trx, { outcomes }) => {
-            const accepted = outcomes.filter((o) => o.created).length;
-            await record(trx, accepted, outcomes.length - accepted);
-          },
-        });
+    if (advanced !== undefined) await repo.advanceCursor(db, imp.id, advanced);
+    await hooks.afterPage?.(applied);
+  };
+  const dispatch = async (u: Unit) => {
+    while (running.size >= APPLY_CONCURRENCY) await Promise.race(running);
+    if (failure) throw failure;
+    const p: Promise<void> = commit(u).then(
+      () => void running.delete(p),
+      (err: unknown) => {
+        running.delete(p);
+        failure ??= err;
+      },
+    );
+    running.add(p);
+  };
+
+  try {
+    for (;;) {
+      const rows = await repo.purchaseRowsAfter(db, imp.id, readCursor, APPLY_PAGE, skip);
+      if (!rows.length) break;
+      // A full page may end inside an order: that order waits for the next page, whole.
+      let page = rows;
+      if (rows.length === APPLY_PAGE) {
+        const lastKey = rows[rows.length - 1]!.key;
+        const cut = rows.findIndex((r) => r.key === lastKey);
+        if (cut > 0) page = rows.slice(0, cut);
       }
-      cursor = u.last;
-      await hooks.afterPage?.(applied);
-    };
-    for (const rowsOfOrder of orders) {
-      const a = oversized ? { error: `purchase ${rowsOfOrder[0]!.key} skipped: it has more than ${MAX_ITEMS} item rows` } : assemble(rowsOfOrder);
-      if ('purchase' in a) unit.good.push(a.purchase);
-      // Rows already rejected at parse are counted; the others of the order are rejected now.
-      else for (const r of rowsOfOrder) if (r.error === null) unit.rejected.push({ line: r.line, error: a.error });
-      unit.rows += rowsOfOrder.length;
-      unit.last = rowsOfOrder[0]!.key!;
-      if (unit.good.length >= SERVICE_BATCH) await flush();
+      const orders: StagedRow[][] = [];
+      for (const r of page) {
+        const cur = orders[orders.length - 1];
+        if (cur && cur[0]!.key === r.key) cur.push(r);
+        else orders.push([r]);
+      }
+      // An order of more than a page's rows: rejected whole, its other rows too, without reading them now.
+      const oversized = page.length === APPLY_PAGE && orders.length === 1;
+      let unit: Unit | null = null;
+      for (const rowsOfOrder of orders) {
+        const key = rowsOfOrder[0]!.key!;
+        unit ??= { seq: seq++, good: [], rows: 0, rejected: [], first: key, last: key };
+        const a = oversized ? { error: `purchase ${key} skipped: it has more than ${MAX_ITEMS} item rows` } : assemble(rowsOfOrder);
+        if ('purchase' in a) unit.good.push(a.purchase);
+        // Rows already rejected at parse are counted; the others of the order are rejected now.
+        else for (const r of rowsOfOrder) if (r.error === null) unit.rejected.push({ line: r.line, error: a.error });
+        unit.rows += rowsOfOrder.length;
+        unit.last = key;
+        if (unit.good.length >= SERVICE_BATCH) {
+          await dispatch(unit);
+          unit = null;
+        }
+      }
+      if (unit && oversized) await skipOrderRows(db, imp.id, unit.last, unit.rejected);
+      if (unit) await dispatch(unit);
+      readCursor = page[page.length - 1]!.key!;
     }
-    await flush();
+  } finally {
+    await Promise.all(running);
   }
+  if (failure) throw failure;
 }
 
 /** The rest of an order too large for one page: its remaining rows are rejected too. */
-async function skipOrderRows(db: Db, importId: string, key: string, rejected: Array<{ line: number; error: string }>): Promise<string> {
+async function skipOrderRows(db: Db, importId: string, key: string, rejected: Array<{ line: number; error: string }>): Promise<void> {
   const rest = await db('import_rows').where({ import_id: importId, key }).whereNull('error').select('line');
   const seen = new Set(rejected.map((r) => r.line));
   for (const r of rest as Array<{ line: number }>) if (!seen.has(r.line)) rejected.push({ line: r.line, error: `purchase ${key} skipped: it has more than ${MAX_ITEMS} item rows` });
-  return key;
 }
 
 async function applyCustomers(db: Db, imp: repo.ImportRow, now: () => Date, hooks: ImportHooks) {
