@@ -144,8 +144,8 @@ export function assemble(rows: StagedRow[]): { purchase: PurchaseInput } | { err
   return { purchase: ok.data };
 }
 
-/** Batches of purchases stored side by side: Postgres works on one while the next is assembled and sent. */
-const APPLY_CONCURRENCY = 2;
+/** Batches of purchases stored side by side (as many as the batch bench's clients): Postgres works on several while the next is assembled. */
+const APPLY_CONCURRENCY = 4;
 
 interface Unit {
   seq: number;
@@ -157,7 +157,7 @@ interface Unit {
 }
 
 /**
- * Purchases in orderId order, in batches ("units") of at most SERVICE_BATCH purchases, two in
+ * Purchases in orderId order, in batches ("units") of at most SERVICE_BATCH purchases, four in
  * flight. Each unit's transaction (the purchase service's own) records the unit's range of
  * orderIds as applied, with its counts; the resume point moves once every unit before it has
  * committed. A job resuming after a crash starts at the resume point and skips the ranges
