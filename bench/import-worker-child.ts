@@ -18,6 +18,8 @@ async function main() {
   const redis = createRedis(config.REDIS_URL);
   const deps = { config, db: createDb(config.DATABASE_URL, 5), redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger: createLogger(config.LOG_LEVEL), metrics: createMetrics() };
   const worker = await startImportWorker(deps);
+  // Connected and listening before the bench starts its clock (a slow Redis connect once held the first job ~10 s).
+  await worker.waitUntilReady();
   process.stdout.write('ready\n');
   process.on('SIGTERM', () => void worker.close().then(() => process.exit(0)));
 }
