@@ -12,6 +12,7 @@ import * as m0012 from './0012_security';
 import * as m0014 from './0014_inbox';
 import * as m0017 from './0017_predictions_churn';
 import * as m0016 from './0016_connectors';
+import * as m0015 from './0015_imports';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -34,6 +35,7 @@ const migrations: Array<[string, Migration]> = [
   ['0014_inbox', m0014],
   ['0017_predictions_churn', m0017],
   ['0016_connectors', m0016],
+  ['0015_imports', m0015],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

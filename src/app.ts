@@ -25,6 +25,8 @@ import { inboxRoutes } from './inbox/routes';
 import { connectorIngressRoutes, connectorRoutes } from './connectors/routes';
 import { connectorService } from './connectors/service';
 import { connectorIngress } from './connectors/ingress';
+import { importRoutes, importUploadRoutes } from './imports/routes';
+import { customerLookupRoutes } from './customers/lookup-routes';
 import type { Deps, Guards } from './deps';
 
 export function buildApp(deps: Deps) {
@@ -53,10 +55,13 @@ export function buildApp(deps: Deps) {
   // Commerce platforms' webhooks: verified over the raw bytes, so before any body parser.
   const connectors = connectorService(deps);
   app.use(connectorIngressRoutes(connectors));
+  // CSV imports stream their text/csv body into Postgres themselves.
+  app.use(importUploadRoutes(deps, ws.admin));
   app.use(requireJson);
   const purchases = purchaseRoutes(deps, guards);
   app.use(workspaceRoutes(deps, guards));
   app.use(customerRoutes(deps, guards));
+  app.use(customerLookupRoutes(deps, guards));
   app.use(purchases.router);
   app.use(eventRoutes(deps, guards));
   app.use(templateRoutes(deps, guards));
@@ -70,6 +75,7 @@ export function buildApp(deps: Deps) {
   app.use(inboxRoutes(deps, guards));
   app.use(connectorRoutes(deps, guards, connectors));
   app.use(overviewRoutes(deps, guards));
+  app.use(importRoutes(deps, guards));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(errorHandler(deps.logger));
 

@@ -68,6 +68,10 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: intFromEnv(10000, 100, 600000),
   /** V8's old-generation growth between full collections, in percent of the live heap; 0 leaves V8's own (up to 300). */
   HEAP_GROWING_PERCENT: intFromEnv(30, 0, 1000),
+  /** Largest CSV import body, in bytes (API.md: 200 MB). */
+  IMPORT_MAX_BYTES: intFromEnv(200 * 1024 * 1024, 1024, 2 ** 40),
+  /** Imports one worker process runs at once. */
+  IMPORT_CONCURRENCY: intFromEnv(1, 1, 16),
 });
 
 /** The built-in inbox's address: SMTP_URL or TWILIO_API_URL set to it delivers into hark's own inbox. */

@@ -11,6 +11,7 @@ export const QUEUE_NAMES = {
   results: 'hark-results',
   webhooks: 'hark-webhooks',
   connectors: 'hark-connectors',
+  imports: 'hark-imports',
 } as const;
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];

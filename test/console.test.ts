@@ -205,9 +205,60 @@ maybe('marketer console in chromium', () => {
     await shot('automations');
   });
 
+  test('when a CSV is picked on the Import page, then the mapping is guessed, editable, and the job shows progress and rejected lines', async () => {
+    await page.getByRole('link', { name: 'Import', exact: true }).click();
+    const file = [
+      'InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country',
+      '900001,85123A,WHITE HANGING HEART,6,2011-10-06 16:20:00,2.55,r-1,United Kingdom',
+      '900002,71053,WHITE METAL LANTERN,2,2011-10-07 10:00:00,3.39,r-2,United Kingdom',
+      'C900003,71053,WHITE METAL LANTERN,-1,2011-10-08 10:00:00,3.39,r-2,United Kingdom',
+      '900001,22633,HAND WARMER,1,2011-10-06 16:20:00,1.85,r-1,United Kingdom',
+    ].join('\n');
+    await page.getByLabel('CSV file').setInputFiles({ name: 'retail.csv', mimeType: 'text/csv', buffer: Buffer.from(file) });
+    const field = (col: string) => page.getByLabel(`Field for column ${col}`);
+    await field('InvoiceNo').waitFor();
+    expect(await field('InvoiceNo').inputValue()).toBe('orderId');
+    expect(await field('StockCode').inputValue()).toBe('sku');
+    expect(await field('InvoiceDate').inputValue()).toBe('occurredAt');
+    expect(await field('CustomerID').inputValue()).toBe('customerExternalId');
+    expect(await field('Country').inputValue()).toBe('');
+    await field('Description').selectOption('category'); // edited by hand
+    await page.getByLabel('Date format').fill('yyyy-MM-dd HH:mm:ss');
+    await page.getByLabel('Time zone').fill('Europe/London');
+    await page.getByRole('button', { name: 'Start import' }).click();
+    await page.locator('[data-testid=import-job][data-status=done]').waitFor({ timeout: 30000 });
+    expect(await page.getByTestId('import-counts').textContent()).toMatch(/4 rows read · 2 accepted · 0 duplicates · 1 rejected/);
+    expect(await page.getByTestId('import-errors').locator('tbody tr').allTextContents()).toEqual([expect.stringMatching(/^4.*quantity/)]);
+    expect(await page.locator('progress').first().getAttribute('value')).toBe('1');
+    const r1 = await ws.api.get('/v1/customers/r-1');
+    expect(r1.body.stats).toMatchObject({ purchaseCount: 1, totalSpent: 17.15, topCategory: 'WHITE HANGING HEART' });
+    await shot('import');
+  }, 60000);
+
+  test('when a customer is searched and opened, then the profile shows stats, predictions, lead score, live segments and the timeline', async () => {
+    await page.getByRole('link', { name: 'Customers', exact: true }).click();
+    await page.getByLabel('Search customers').fill('W1');
+    // The search runs as typed (debounced): wait for the list to narrow to the one match.
+    await page.waitForFunction(() => document.querySelector('[data-testid=customer-results] tbody tr:nth-child(2)') === null && document.querySelector('[data-testid=customer-results] tbody tr') !== null, undefined, { timeout: 10000 });
+    expect(await page.getByTestId('customer-results').locator('tbody tr').allTextContents()).toEqual([expect.stringMatching(/^w1W1w1@example\.com/)]);
+    await page.getByTestId('customer-results').getByRole('link', { name: 'w1', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'W1' }).waitFor();
+    await page.getByTestId('customer-stats').getByText('120.00').waitFor();
+    expect(await page.getByTestId('lead-score').textContent()).toBe('0');
+    await page.getByTestId('customer-predictions').getByText('Churn risk (90 days)').waitFor();
+    await page.getByTestId('customer-segments').getByRole('link', { name: 'Fading women in Austin' }).waitFor();
+    // The campaign's email to w1 and w1's three purchases, newest first.
+    await page.locator('[data-testid=timeline] tr[data-type=message]').first().waitFor();
+    const types = await page.locator('[data-testid=timeline] tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-type')));
+    expect(types.filter((t) => t === 'purchase')).toHaveLength(3);
+    expect(types[0]).not.toBe('purchase'); // the message is newer than every purchase
+    expect(await page.locator('[data-testid=timeline] tr[data-type=message]').first().textContent()).toMatch(/Email (sent|delivered|queued|sending)/);
+    await shot('customer-profile');
+  }, 60000);
+
   test('when the other pages are opened at tablet width, then they render without errors or policy violations', async () => {
     await page.setViewportSize({ width: 800, height: 1000 });
-    for (const name of ['Automations', 'Results', 'Overview']) {
+    for (const name of ['Automations', 'Results', 'Customers', 'Import', 'Overview']) {
       await page.getByRole('link', { name, exact: true }).first().click();
       await page.getByRole('heading', { level: 1, name }).waitFor();
       await shot(name.toLowerCase() + '-tablet');

@@ -44,7 +44,14 @@ export interface UpsertRow {
  * changes; attributes merge key by key; null clears a field. Fields are normalised (and phones
  * rejected) before anything is written: call toColumns first for per-row errors.
  */
-export async function upsertCustomers(db: Db, workspaceId: string, rows: UpsertRow[], now: Date): Promise<Array<{ id: string; created: boolean }>> {
+export async function upsertCustomers(
+  db: Db,
+  workspaceId: string,
+  rows: UpsertRow[],
+  now: Date,
+  /** Runs in the upsert's transaction before it commits (an import records its progress there). */
+  beforeCommit?: (trx: Knex.Transaction, results: Array<{ id: string; created: boolean }>) => Promise<void>,
+): Promise<Array<{ id: string; created: boolean }>> {
   const cols = rows.map((r) => toColumns(r.fields));
   return withRetry(db, async (trx) => {
     const refs = rows.map((r, i) => ({
@@ -62,7 +69,9 @@ export async function upsertCustomers(db: Db, workspaceId: string, rows: UpsertR
       if (r.fields.attributes) set.attributes = trx.raw('attributes || ?::jsonb', [JSON.stringify(r.fields.attributes)]);
       await trx('customers').where({ id: ids[i], workspace_id: workspaceId }).update(set);
     }
-    return ids.map((id, i) => ({ id, created: created[i]! }));
+    const results = ids.map((id, i) => ({ id, created: created[i]! }));
+    await beforeCommit?.(trx, results);
+    return results;
   });
 }
 

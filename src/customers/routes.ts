@@ -25,6 +25,8 @@ export function customerRoutes(deps: Deps, guards: Guards) {
     const externalId = extId(req.params.externalId);
     const fields = parse(customerFields, req.body ?? {});
     const [result] = await repo.upsertCustomers(deps.db, workspaceId, [{ externalId, fields }], deps.clock.now());
+    // An ingest key writes and never reads: a stolen till key must not enumerate profiles.
+    if (authOf(req).scope === 'ingest') return void res.status(result!.created ? 201 : 200).json({ id: String(result!.id), externalId });
     const row = await repo.requireByExternalId(deps.db, workspaceId, externalId);
     res.status(result!.created ? 201 : 200).json(await view(workspaceId, row));
   });

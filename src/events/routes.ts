@@ -16,7 +16,9 @@ export function eventRoutes(deps: Deps, guards: Guards) {
   r.post('/v1/events', guards.ingest, async (req, res) => {
     const body = parse(eventBody, req.body);
     normalizeRef(body.customer);
-    const { stored, customerIds } = await ingestEvents(deps.db, authOf(req).workspaceId, [body], deps.clock.now());
+    const { stored, customerIds, externalIds } = await ingestEvents(deps.db, authOf(req).workspaceId, [body], deps.clock.now());
+    // An ingest key writes and never reads: {id, externalId} only.
+    if (authOf(req).scope === 'ingest') return void res.status(201).json({ id: stored[0]?.id ?? null, externalId: externalIds[0] ?? null });
     res.status(201).json({ id: stored[0]?.id ?? null, customerId: customerIds[0], duplicate: stored.length === 0 });
   });
   r.post('/v1/events/batch', guards.ingest, async (req, res) => {

@@ -8,7 +8,7 @@ import type { EventInput } from './schema';
 export async function ingestEvents(db: Db, workspaceId: string, input: EventInput[], now: Date) {
   const refs = input.map((e, i) => normalizeRef(e.customer, `${i}.customer`));
   return withRetry(db, async (trx) => {
-    const { ids: customerIds } = await resolveCustomers(trx, workspaceId, refs, now);
+    const { ids: customerIds, externalIds } = await resolveCustomers(trx, workspaceId, refs, now);
     const res = await trx.raw(
       `INSERT INTO events (workspace_id, customer_id, event_id, type, channel, device, occurred_at, properties, created_at)
        SELECT ?, c, e, t, ch, d, o, p, ? FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::jsonb[])
@@ -20,6 +20,6 @@ export async function ingestEvents(db: Db, workspaceId: string, input: EventInpu
         input.map((e) => e.device ?? null), input.map((e) => e.occurredAt), input.map((e) => JSON.stringify(e.properties ?? {})),
       ]),
     );
-    return { stored: res.rows as Array<{ id: string; customer_id: string; type: string }>, customerIds };
+    return { stored: res.rows as Array<{ id: string; customer_id: string; type: string }>, customerIds, externalIds };
   });
 }

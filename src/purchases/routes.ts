@@ -8,7 +8,7 @@ import { AppError } from '../errors';
 import { normalizeRef } from '../customers/identity';
 import { ingestPurchases } from './service';
 import { purchaseCoalescer } from './coalesce';
-import { refundPurchase } from './repo';
+import { getPurchasesByOrder, refundPurchase } from './repo';
 import { batchPurchasesBody, PurchaseInput, purchaseBody, refundBody } from './schema';
 
 describeOperation({ method: 'post', path: '/v1/purchases', summary: 'Record a purchase (idempotent by orderId)', tag: 'Purchases', auth: 'ingest', body: purchaseBody, responses: { 200: 'Replay of a known orderId', 201: 'Created' } });
@@ -24,11 +24,12 @@ export function purchaseRoutes(deps: Deps, guards: Guards) {
   const r = Router();
   const ingestOne = purchaseCoalescer(deps.db, deps.clock);
 
-  const single = async ({ workspaceId }: AuthContext, raw: unknown): Promise<JsonAnswer> => {
+  const single = async ({ workspaceId, scope }: AuthContext, raw: unknown): Promise<JsonAnswer> => {
     const body = parse(purchaseBody, raw);
     normalizeRef(body.customer);
     const o = await ingestOne(workspaceId, body);
-    return { status: o.created ? 201 : 200, body: o.view };
+    // An ingest key writes and never reads: {id, externalId}, not the stored purchase.
+    return { status: o.created ? 201 : 200, body: scope === 'ingest' ? { id: o.view.id, externalId: o.view.customer.externalId } : o.view };
   };
 
   const batch = async ({ workspaceId }: AuthContext, raw: unknown): Promise<JsonAnswer> => {
@@ -63,7 +64,9 @@ export function purchaseRoutes(deps: Deps, guards: Guards) {
     const { workspaceId } = authOf(req);
     const body = parse(refundBody, req.body);
     const result = await refundPurchase(deps.db, workspaceId, req.params.orderId as string, body.amount, body.refundId, deps.clock.now());
-    res.json(result);
+    if (authOf(req).scope !== 'ingest') return void res.json(result);
+    const view = (await getPurchasesByOrder(deps.db, workspaceId, [result.orderId])).get(result.orderId);
+    res.json({ id: view?.id ?? null, externalId: view?.customer.externalId ?? null });
   });
   const fast: Record<string, FastRoute> = {
     '/v1/purchases': { scope: 'ingest', handle: single },

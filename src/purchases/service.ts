@@ -24,13 +24,18 @@ export interface IngestResult {
 
 type Row = PurchaseInput & { ref: NormalRef };
 
+export interface IngestOptions {
+  /** Runs in the purchases' transaction before it commits (an import records its progress there, so a crash cannot count a batch twice). */
+  beforeCommit?: (trx: Knex.Transaction, result: IngestResult) => Promise<void>;
+}
+
 /**
  * Stores purchases set-based: one statement each for identity, purchases with their items, and stats,
  * whatever the batch size. The unique (workspace, orderId) key makes replays and concurrent
  * duplicates count once; stats are updated only for purchases this call inserted, in the same
  * transaction, incrementally (never recomputed over a customer's history).
  */
-export async function ingestPurchases(db: Db, workspaceId: string, input: PurchaseInput[], now: Date): Promise<IngestResult> {
+export async function ingestPurchases(db: Db, workspaceId: string, input: PurchaseInput[], now: Date, opts: IngestOptions = {}): Promise<IngestResult> {
   const rows: Row[] = input.map((p, i) => ({ ...p, ref: normalizeRef(p.customer, `${i}.customer`) }));
   return withRetry(db, async (trx) => {
     const { ids: customerIds, externalIds } = await resolveCustomers(trx, workspaceId, rows.map((r) => r.ref), now);
@@ -56,7 +61,7 @@ export async function ingestPurchases(db: Db, workspaceId: string, input: Purcha
       );
       for (const f of found as Array<{ id: string; order_id: string; customer_id: string }>) stored.set(f.order_id, f);
     }
-    return {
+    const result: IngestResult = {
       outcomes: rows.map((r, i): Outcome => {
         const created = newIds.has(r.orderId) && firstIndex.get(r.orderId) === i;
         if (created) return { id: newIds.get(r.orderId)!, customerId: customerIds[i]!, created, stored: { externalId: externalIds[i]!, occurredAt: occurredAt.get(r.orderId)! } };
@@ -64,6 +69,8 @@ export async function ingestPurchases(db: Db, workspaceId: string, input: Purcha
         return { id: s.id, customerId: s.customer_id, created: false };
       }),
     };
+    await opts.beforeCommit?.(trx, result);
+    return result;
   });
 }
 

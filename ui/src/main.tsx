@@ -12,10 +12,13 @@ import { SettingsPage } from './pages/settings';
 import { Inbox } from './pages/inbox';
 import { Predictions } from './pages/predictions';
 import { Connectors } from './pages/connectors';
+import { Customers } from './pages/customers';
+import { Imports } from './pages/imports';
 import './styles.css';
 
 const PAGES = [
   ['overview', 'Overview', Overview],
+  ['customers', 'Customers', Customers],
   ['segments', 'Segments', Segments],
   ['templates', 'Templates', Templates],
   ['campaigns', 'Campaigns', Campaigns],
@@ -24,6 +27,7 @@ const PAGES = [
   ['inbox', 'Inbox', Inbox],
   ['predictions', 'Predictions', Predictions],
   ['connectors', 'Connectors', Connectors],
+  ['import', 'Import', Imports],
   ['settings', 'Settings', SettingsPage],
 ] as const;
 

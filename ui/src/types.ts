@@ -40,3 +40,20 @@ export interface InboxMessage {
   encoding?: string | null; segments?: number | null; receivedAt: string;
 }
 export interface TestSendResult { to: string; channel: 'email' | 'sms'; status: 'sent' | 'failed'; error: string | null }
+export interface ImportJob {
+  id: string; kind: 'customers' | 'purchases'; status: 'queued' | 'running' | 'done' | 'failed';
+  rowsRead: number; accepted: number; duplicates: number; rejected: number; progress: number;
+  errors: Array<{ line: number; error: string }>; failure: string | null; createdAt: string; startedAt: string | null; finishedAt: string | null;
+}
+export interface CustomerStats {
+  purchaseCount: number; totalSpent: number; avgOrderValue: number | null; firstPurchaseAt: string | null; lastPurchaseAt: string | null;
+  daysSinceLastPurchase: number | null; avgDaysBetweenPurchases: number | null; expectedNextPurchaseAt: string | null; purchases90d: number; spent90d: number;
+  topCategory: string | null; pAlive: number | null; churnRisk: number | null; expectedPurchases90d: number | null; predictedSpend365d: number | null; leadScore: number;
+}
+export interface Customer {
+  id: string; externalId: string | null; email: string | null; phone: string | null; firstName: string | null; lastName: string | null;
+  city: string | null; country: string | null; emailConsent: string | null; smsConsent: string | null; createdAt: string;
+  suppressed?: { email: boolean; sms: boolean }; stats?: CustomerStats;
+  summary?: { purchaseCount: number; totalSpent: number; lastPurchaseAt: string | null; leadScore: number; churnRisk: number | null };
+}
+export type TimelineEntry = { at: string; type: 'purchase' | 'refund' | 'event' | 'message' | 'consent'; id: string } & Record<string, any>;
