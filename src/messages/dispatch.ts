@@ -135,6 +135,21 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
 async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache, totals: Totals): Promise<ReadyMessage[]> {
   const now = ctx.clock.now();
   const claimed = await repo.claimForSend(ctx.db, ids, ctx.workerId, now);
+  try {
+    return await applyRules(ctx, claimed, cache, totals, now);
+  } catch (err) {
+    // Nothing of this chunk reached a provider: whatever is still 'sending' goes back to queued
+    // (rows already skipped or deferred are no longer 'sending' and stay as they are). Left
+    // 'sending', the rows would wait for this worker's death and then be 'unknown', never sent.
+    await repo
+      .requeue(ctx.db, claimed.map((m) => ({ id: m.id, until: now, quiet: false })))
+      .catch((e) => ctx.logger.error({ err: (e as Error).message, rows: claimed.length }, 'dispatch: could not release a failed chunk'));
+    throw err;
+  }
+}
+
+/** The rules and the rate limit for a claimed chunk (see prepareChunk). */
+async function applyRules(ctx: DispatchContext, claimed: repo.ClaimedForSend[], cache: JobCache, totals: Totals, now: Date): Promise<ReadyMessage[]> {
   const perChannel = new Map<string, number>();
   for (const m of claimed) perChannel.set(m.channel, (perChannel.get(m.channel) ?? 0) + 1);
   for (const [channel, n] of perChannel) await ctx.rate.take(channel, n);
