@@ -55,7 +55,7 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
     parallel: opts.parallel ?? 32,
   };
   // The heartbeat row exists before the first claim, so no sweeper can take our rows for orphans.
-  await heartbeat(deps.db, workerId, new Date());
+  await heartbeat(deps.db, workerId);
   const worker = new ClosableWorker(
     QUEUE_NAMES.dispatch,
     async (job) => {

@@ -35,7 +35,7 @@ export async function startKit(start: string) {
     workerId: randomUUID(),
     parallel: 4,
   };
-  await heartbeat(deps.db, ctx.workerId, new Date());
+  await heartbeat(deps.db, ctx.workerId);
   const walkDeps = { db: deps.db, clock, logger: deps.logger };
   return {
     clock,
