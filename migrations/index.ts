@@ -8,6 +8,7 @@ import * as m0007 from './0007_results';
 import * as m0008 from './0008_automations';
 import * as m0009 from './0009_foundation_fixes';
 import * as m0011 from './0011_outbox_indexes';
+import * as m0013 from './0013_reliability';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -26,6 +27,7 @@ const migrations: Array<[string, Migration]> = [
   ['0008_automations', m0008],
   ['0009_foundation_fixes', m0009],
   ['0011_outbox_indexes', m0011],
+  ['0013_reliability', m0013],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
