@@ -94,6 +94,12 @@ export async function requeue(db: Conn, items: Array<{ id: string; until: Date; 
   );
 }
 
+/** Queued rows a stopping job will not claim: their dispatch counts as not requested, so the sweeper requests them again. */
+export async function releaseUnclaimed(db: Conn, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  await db.raw(`UPDATE messages SET dispatch_requested_at = NULL WHERE id = ANY(?::bigint[]) AND status = 'queued'`, bindings([ids]));
+}
+
 /**
  * Email counts as delivered once the SMTP server accepted it (API.md); SMS waits for the callback.
  * One statement per chunk: the state change and its message events (as recordMessageEvents
