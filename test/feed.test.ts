@@ -57,4 +57,26 @@ describe('consumeFeed', () => {
     await consume();
     expect(seen.sort()).toEqual([...mine].sort());
   });
+
+  test('when a transaction of another database on the cluster stays open, then it does not hold this feed back', async () => {
+    const ws = await newWorkspace(server.url, 'feed shop 2');
+    const cid = await customerOf(ws.id, ws.api);
+    const elsewhere = new URL(TEST_DATABASE_URL);
+    elsewhere.pathname = '/postgres';
+    const foreign = createDb(elsewhere.toString(), 1);
+    const open = await foreign.transaction();
+    try {
+      await open.raw('SELECT pg_current_xact_id()'); // takes a transaction id, as a write would
+      const [e] = await server.deps.db('events').insert(event(ws.id, cid, 'after')).returning('id');
+      const seen: string[] = [];
+      const consumer = `test:${randomUUID()}`;
+      for (let i = 0; i < 3 && !seen.includes(String(e.id)); i++) {
+        await consumeFeed(server.deps.db, consumer, 'events', async (_trx, rows) => void seen.push(...rows.map((r) => String(r.id))), { now: new Date() });
+      }
+      expect(seen).toContain(String(e.id));
+    } finally {
+      await open.rollback();
+      await foreign.destroy();
+    }
+  });
 });
