@@ -76,6 +76,7 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
   const stopping = () => ctx.stopping?.aborted === true;
   const chunk = Math.max(1, ctx.parallel);
   const cache: JobCache = { workspaces: new Map(), templates: new Map() };
+  const pace: Pace = {};
   const ready: ReadyMessage[] = [];
   let next = 0;
   let claiming: Promise<void> | null = null;
@@ -85,7 +86,7 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
   const claimMore = () => {
     if (claiming || failure || stopping() || next >= ids.length || ready.length >= chunk) return claiming;
     const slice = ids.slice(next, (next += chunk));
-    claiming = prepareChunk(ctx, slice, cache, totals)
+    claiming = prepareChunk(ctx, slice, cache, totals, pace)
       .then((rows) => void ready.push(...rows))
       // A claim cut short by the shutdown released its rows (prepareChunk): not a failure.
       .catch((err) => void (stopping() || (failure = err)))
@@ -155,11 +156,18 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
  * quiet hours): skips and deferrals are written at once, the rest come back ready to send.
  * Rate-limit tokens are taken for what was claimed before any of it is sent.
  */
-async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache, totals: Totals): Promise<ReadyMessage[]> {
+async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache, totals: Totals, pace: Pace): Promise<ReadyMessage[]> {
+  // Tokens for the channel of the job's last chunk come before the claim (a job is usually one
+  // campaign's): under the rate limit rows wait for them still 'queued', so a crash during the
+  // wait leaves them to be sent rather than 'unknown'. Other channels' rows pay after the claim.
+  const prepaid = pace.channel;
+  if (prepaid) await ctx.rate.take(prepaid, ids.length, ctx.stopping);
   const now = ctx.clock.now();
   const claimed = await repo.claimForSend(ctx.db, ids, ctx.workerId, now);
+  // A chunk that claimed nothing (rows sent already, by a re-requested job) stops the prepaying.
+  pace.channel = mostCommonChannel(claimed);
   try {
-    return await applyRules(ctx, claimed, cache, totals, now);
+    return await applyRules(ctx, claimed, cache, totals, now, prepaid ? { [prepaid]: ids.length } : {});
   } catch (err) {
     // Nothing of this chunk reached a provider: whatever is still 'sending' goes back to queued
     // (rows already skipped or deferred are no longer 'sending' and stay as they are). Left
@@ -171,11 +179,23 @@ async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache
   }
 }
 
+/** Which channel a job's chunks pay rate-limit tokens for before their claim (see prepareChunk). */
+type Pace = { channel?: 'email' | 'sms' };
+
+function mostCommonChannel(rows: repo.ClaimedForSend[]): 'email' | 'sms' | undefined {
+  if (!rows.length) return undefined;
+  const email = rows.filter((r) => r.channel === 'email').length;
+  return email * 2 >= rows.length ? 'email' : 'sms';
+}
+
 /** The rules and the rate limit for a claimed chunk (see prepareChunk). */
-async function applyRules(ctx: DispatchContext, claimed: repo.ClaimedForSend[], cache: JobCache, totals: Totals, now: Date): Promise<ReadyMessage[]> {
+async function applyRules(ctx: DispatchContext, claimed: repo.ClaimedForSend[], cache: JobCache, totals: Totals, now: Date, prepaid: Record<string, number>): Promise<ReadyMessage[]> {
   const perChannel = new Map<string, number>();
   for (const m of claimed) perChannel.set(m.channel, (perChannel.get(m.channel) ?? 0) + 1);
-  for (const [channel, n] of perChannel) await ctx.rate.take(channel, n, ctx.stopping);
+  for (const [channel, n] of perChannel) {
+    const owed = n - (prepaid[channel] ?? 0);
+    if (owed > 0) await ctx.rate.take(channel, owed, ctx.stopping);
+  }
 
   const byWorkspace = new Map<string, repo.ClaimedForSend[]>();
   for (const m of claimed) {
