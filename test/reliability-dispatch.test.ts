@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import twilio from 'twilio';
+import { createTwilioChannel } from '../src/channels/twilio';
+import { ANSWER_LOST } from '../src/channels/types';
 import { dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
 import { heartbeat } from '../src/messages/repo';
@@ -131,6 +133,29 @@ describe('ambiguous failures', () => {
     await postCallback(got[0]!.StatusCallback!, { MessageSid: got[0]!.sid, MessageStatus: 'delivered' });
     const row = await server.deps.db('messages').where({ id: ids[0] }).first('status', 'provider_id');
     expect(row).toEqual({ status: 'delivered', provider_id: got[0]!.sid });
+  });
+});
+
+describe("the twilio library's own HTTP client (HTTP_PROXY or TWILIO_CA_BUNDLE set)", () => {
+  const channel = (apiUrl: string) => createTwilioChannel({ accountSid: 'AC00000000000000000000000000000000', authToken: 'x', apiUrl, httpClient: 'library', timeoutMs: 300 });
+  const failure = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as { permanent: boolean; code?: string });
+
+  test('when a written request gets no answer in time, then the error is ANSWER_LOST (never resent), not a retry', async () => {
+    const slow = await startTwilioStandin({ holdFor: ['+15125550163'] });
+    const ch = channel(slow.url);
+    const err = await failure(ch.send({ messageId: '1', to: '+15125550163', from: SMS_FROM, body: 'x' }));
+    await ch.close();
+    await slow.close();
+    expect(slow.held).toEqual(['+15125550163']);
+    expect(err).toMatchObject({ permanent: true, code: ANSWER_LOST });
+  });
+
+  test('when nothing listens (the request never left), then the error is retryable', async () => {
+    const ch = channel('http://127.0.0.1:9');
+    const err = await failure(ch.send({ messageId: '2', to: '+15125550164', from: SMS_FROM, body: 'x' }));
+    await ch.close();
+    expect(err).toMatchObject({ permanent: false });
+    expect(err!.code).not.toBe(ANSWER_LOST);
   });
 });
 
