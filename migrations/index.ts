@@ -13,6 +13,7 @@ import * as m0014 from './0014_inbox';
 import * as m0017 from './0017_predictions_churn';
 import * as m0016 from './0016_connectors';
 import * as m0015 from './0015_imports';
+import * as m0013 from './0013_reliability';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -36,6 +37,7 @@ const migrations: Array<[string, Migration]> = [
   ['0017_predictions_churn', m0017],
   ['0016_connectors', m0016],
   ['0015_imports', m0015],
+  ['0013_reliability', m0013],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -21,7 +21,7 @@ const contexts: DispatchContext[] = [];
 async function dispatchContext(): Promise<DispatchContext> {
   const d = server.deps;
   const ctx: DispatchContext = { db: d.db, clock, config: d.config, logger: d.logger, channels: channelsFromConfig(d.config), rate: new RateLimiter(d.redis, d.queues.prefix, { email: 1000, sms: 1000 }), workerId: randomUUID(), parallel: 4 };
-  await heartbeat(d.db, ctx.workerId, new Date());
+  await heartbeat(d.db, ctx.workerId);
   contexts.push(ctx);
   return ctx;
 }

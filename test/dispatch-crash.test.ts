@@ -1,6 +1,7 @@
 import { atRiskPerJob } from '../src/messages/dispatch';
 import { CRASH_TEST_PARALLEL } from './helpers/dispatch-child';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { newWorkspace } from './helpers/api';
 import { TEST_DATABASE_URL } from './helpers/env';
@@ -48,6 +49,14 @@ function worker(server: TestServer, rate = 40): Promise<ChildProcess> {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child));
     child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
   });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 90_000) {
@@ -124,9 +133,10 @@ describe('dispatch worker processes', () => {
   });
 
   test('when Redis restarts mid-campaign, then the campaign completes without duplicates', async () => {
-    const port = 6391;
+    // A free port of its own: a fixed one is shared with every other checkout running this test at the same time.
+    const port = await freePort();
     const cli = (...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { stdio: 'ignore' });
-    const startRedis = () => execFileSync('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'yes']);
+    const startRedis = () => execFileSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'yes']);
     try {
       cli('shutdown', 'nosave');
     } catch {

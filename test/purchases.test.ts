@@ -211,10 +211,11 @@ describe('POST /v1/purchases/:orderId/refund', () => {
     expect((await ws.api.post('/v1/purchases/r-1/refund', { amount: 40 })).body).toMatchObject({ refunded: 100 });
   });
 
-  test('when 10 refunds of 20 race on a purchase of 100, then exactly 5 succeed', async () => {
+  test('when 10 named refunds of 20 race on a purchase of 100, then exactly 5 succeed', async () => {
     const ws = await newWorkspace(srv.url);
     await ws.api.post('/v1/purchases', purchase('r-2', { total: 100 }));
-    const results = await Promise.all(Array.from({ length: 10 }, () => ws.api.post('/v1/purchases/r-2/refund', { amount: 20 })));
+    // Named: ten unnamed refunds of one amount at once would be one refund and its retries.
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => ws.api.post('/v1/purchases/r-2/refund', { amount: 20, refundId: `race-${i}` })));
     expect(results.filter((r) => r.status === 200)).toHaveLength(5);
     expect(results.filter((r) => r.status === 422)).toHaveLength(5);
     expect((await ws.api.get('/v1/customers/p-1')).body.stats.totalSpent).toBe(0);

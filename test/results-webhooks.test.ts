@@ -86,8 +86,8 @@ beforeAll(async () => {
   await ws.api.put('/v1/customers/wh-1', { email: 'wh-1@example.test' });
   const cid = await makeCampaign(srv.deps.db, ws.id, { startedAt: clock.now() });
   messageId = await makeMessage(srv.deps.db, ws.id, { campaignId: cid, customerId: await customerId(srv.deps.db, ws.id, 'wh-1'), status: 'delivered', sentAt: clock.now(), deliveredAt: clock.now() });
-  worker = await startWebhookWorker(srv.deps, { baseDelayMs: 100, maxAttempts: 4, fanoutEveryMs: 150, lagMs: -3650 * DAY });
-  attribution = await startResultsWorker(srv.deps, { everyMs: 200, lagMs: -3650 * DAY });
+  worker = await startWebhookWorker(srv.deps, { baseDelayMs: 100, maxAttempts: 4, fanoutEveryMs: 150 });
+  attribution = await startResultsWorker(srv.deps, { everyMs: 200 });
 });
 afterAll(async () => {
   await worker?.close();

@@ -31,8 +31,10 @@ export function channelsFromConfig(config: Deps['config']): ThreadedChannels {
 }
 
 /**
- * Dispatch jobs carry message ids; the work is dispatchBatch. The worker closes its sweeper
- * timer, its providers and its heartbeat row after BullMQ has let running jobs finish.
+ * Dispatch jobs carry message ids; the work is dispatchBatch. On close (SIGTERM) its running jobs
+ * stop claiming, let the sends in flight finish and return the rows they hold to 'queued' (see
+ * dispatchBatch), so a shutdown takes about one provider round trip, not the rest of a rate-limited
+ * job; then the worker closes its sweeper timer, its providers and its heartbeat row.
  */
 export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOptions = {}): Promise<Worker> {
   const workerId = randomUUID();
@@ -44,6 +46,8 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
     void own.warm();
     channels = own;
   }
+  // Aborted by close(): running jobs stop claiming, finish their sends and give back their rows.
+  const stop = new AbortController();
   const ctx: DispatchContext = {
     db: deps.db,
     clock: deps.clock,
@@ -55,9 +59,10 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
     // Provider calls in flight per job, and the claim's chunk size; a crash can leave at most
     // atRiskPerJob(parallel) rows of each running job 'unknown' (src/messages/dispatch.ts).
     parallel: opts.parallel ?? 32,
+    stopping: stop.signal,
   };
   // The heartbeat row exists before the first claim, so no sweeper can take our rows for orphans.
-  await heartbeat(deps.db, workerId, new Date());
+  await heartbeat(deps.db, workerId);
   const worker = new ClosableWorker(
     QUEUE_NAMES.dispatch,
     async (job) => {
@@ -75,6 +80,7 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
       .catch((err) => deps.logger.error({ err: (err as Error).message }, 'dispatch sweep failed'))
       .finally(() => (sweeping = false));
   }, opts.sweepEveryMs ?? 2000);
+  worker.beforeClose = () => stop.abort();
   worker.cleanup = async () => {
     clearInterval(timer);
     while (sweeping) await new Promise((r) => setTimeout(r, 20));

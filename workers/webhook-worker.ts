@@ -9,12 +9,10 @@ export interface WebhookWorkerOptions {
   baseDelayMs?: number;
   maxAttempts?: number;
   fanoutEveryMs?: number;
-  /** See consumeFeed: events younger than this wait for the next fan-out. */
-  lagMs?: number;
   timeoutMs?: number;
 }
 
-const DEFAULTS = { baseDelayMs: 30_000, maxAttempts: 8, fanoutEveryMs: 5_000, lagMs: 5_000, timeoutMs: 10_000 };
+const DEFAULTS = { baseDelayMs: 30_000, maxAttempts: 8, fanoutEveryMs: 5_000, timeoutMs: 10_000 };
 
 /**
  * Outgoing webhooks. A scheduled `fanout` job turns new message events into pending deliveries
@@ -33,7 +31,7 @@ export async function startWebhookWorker(deps: Deps, options: WebhookWorkerOptio
     async (job) => {
       const now = deps.clock.now();
       if (job.name === 'fanout') {
-        const created = await fanOutEvents(deps.db, now, { lagMs: o.lagMs });
+        const created = await fanOutEvents(deps.db, now);
         // Overdue by far more than the longest backoff step: the job is gone, not waiting.
         const lost = await overdueDeliveries(deps.db, now, Math.max(10 * 60_000, o.baseDelayMs * 4), 500);
         await enqueue([...created, ...lost]);

@@ -56,13 +56,12 @@ export async function evaluateAutomation(deps: EntryDeps, automationId: string):
  * Purchase and event triggers: one feed consumer per table for all automations. A new automation
  * sees only rows recorded after it was created, never the history.
  */
-export async function consumeTriggerFeeds(deps: EntryDeps, opts: { lagMs?: number; limit?: number } = {}): Promise<Map<string, number>> {
+export async function consumeTriggerFeeds(deps: EntryDeps, opts: { limit?: number } = {}): Promise<Map<string, number>> {
   const entered = new Map<string, number>();
   for (const table of ['purchases', 'events'] as const) {
     for (;;) {
       const r = await consumeFeed(deps.db, `automations:${table}`, table, (trx, rows) => enrollFromFeed(trx, table, rows, deps.clock.now()), {
         now: deps.clock.now(),
-        lagMs: opts.lagMs,
         limit: opts.limit,
       });
       for (const row of r.result ?? []) entered.set(row.automation_id, (entered.get(row.automation_id) ?? 0) + 1);

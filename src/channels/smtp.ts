@@ -1,6 +1,7 @@
-import nodemailer from 'nodemailer';
+import nodemailer, { type SendMailOptions } from 'nodemailer';
 import type { Config } from '../config';
-import { Channel, ChannelError, OutgoingEmail } from './types';
+import type { Readable } from 'node:stream';
+import { ANSWER_LOST, Channel, ChannelError, OutgoingEmail } from './types';
 
 /** Connections in the pooled SMTP transport unless a caller says otherwise. */
 export const SMTP_POOL_CONNECTIONS = 8;
@@ -29,11 +30,19 @@ export function dkimFromConfig(config: Pick<Config, 'DKIM_DOMAIN' | 'DKIM_SELECT
 const MAILBOX_GONE = new Set([550, 551, 553]);
 const CONNECTION_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNRESET', 'ECONNREFUSED', 'EAUTH', 'ETLS', 'EPROTOCOL']);
 
-export function classifySmtpError(err: unknown): ChannelError {
+/**
+ * `handedOver`: the server had accepted DATA and the message's bytes had started to go out. A
+ * failure from then on without a reply from the server (timeout, reset, closed connection) is
+ * ambiguous: the server may have queued the message before the answer to the final dot was lost,
+ * so it is ANSWER_LOST ('unknown', never resent). Before that point nothing can have been
+ * delivered, and the failure is retried.
+ */
+export function classifySmtpError(err: unknown, handedOver = false): ChannelError {
   const e = err as { responseCode?: number; code?: string; message?: string };
   const code = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   // The message can echo the recipient; keep only the reply code and nodemailer's error code.
   const what = code ? `SMTP ${code}` : `SMTP ${e.code ?? 'error'}`;
+  if (handedOver && code === undefined) return new ChannelError(`${what}: answer lost after the message data was sent`, true, false, ANSWER_LOST);
   if (code !== undefined && code >= 500 && code < 600) {
     return new ChannelError(`${what}: permanent rejection`, true, MAILBOX_GONE.has(code), String(code));
   }
@@ -64,14 +73,32 @@ function transportOptions(opts: SmtpChannelOptions) {
   };
 }
 
+/** The message stream of one send, as the SMTP connection got it. */
+type StreamProbe = { stream?: Readable };
+
 /** A pooled nodemailer transport behind the Channel interface. */
 export function createSmtpChannel(opts: SmtpChannelOptions): Channel<OutgoingEmail> {
   const transport = nodemailer.createTransport(transportOptions(opts));
+  // Which message stream the connection reads: nodemailer's pool creates it right before the SMTP
+  // conversation and reads it only once the server answered DATA with 354. Whether it was read
+  // tells a failure before hand-over (safe to retry) from one after (ambiguous); nodemailer's pool
+  // makes the same test (readableDidRead) before it moves a message to another connection.
+  transport.use('stream', (mail, done) => {
+    const probe = (mail.data as { harkProbe?: StreamProbe }).harkProbe;
+    if (probe) {
+      const message = mail.message as unknown as { createReadStream(...a: unknown[]): Readable };
+      const create = message.createReadStream.bind(message);
+      message.createReadStream = (...a: unknown[]) => (probe.stream = create(...a));
+    }
+    done();
+  });
   return {
     async send(m) {
       const domain = /@([^>\s]+)>?\s*$/.exec(m.from)?.[1] ?? 'hark.local';
+      const probe: StreamProbe = {};
       try {
         const info = await transport.sendMail({
+          harkProbe: probe,
           from: m.from,
           to: m.to,
           replyTo: m.replyTo,
@@ -81,10 +108,10 @@ export function createSmtpChannel(opts: SmtpChannelOptions): Channel<OutgoingEma
           headers: m.headers,
           // Deterministic per message: a resend of the same message id is recognisable downstream.
           messageId: `<hark.${m.messageId}@${domain}>`,
-        });
+        } as SendMailOptions);
         return { providerId: String(info.messageId ?? `hark.${m.messageId}`) };
       } catch (err) {
-        throw classifySmtpError(err);
+        throw classifySmtpError(err, probe.stream?.readableDidRead === true);
       }
     },
     async close() {

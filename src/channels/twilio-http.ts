@@ -14,10 +14,13 @@ const rebaser = (apiUrl: string) => {
   return (uri: string) => (uri.startsWith(TWILIO_API) ? base + uri.slice(TWILIO_API.length) : uri);
 };
 
+/** Errors that mean the request never left this machine. */
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_INVALID_URL']);
+
 /**
  * The library's own client (axios) with only the API base rewritten to TWILIO_API_URL. hark uses
  * it where the library's client does what hark's does not: an HTTP_PROXY, or a TWILIO_CA_BUNDLE.
- * It cannot tell a request that never left from one whose answer was lost: both are retried.
+ * It cannot tell a request that was written from one that was not: only a failure to connect is retried.
  */
 export class RebasedLibraryClient extends twilio.RequestClient {
   private readonly rebase: (uri: string) => string;
@@ -31,8 +34,16 @@ export class RebasedLibraryClient extends twilio.RequestClient {
     (this as unknown as { axios: { defaults: { httpAgent?: http.Agent } } }).axios.defaults.httpAgent = this.httpAgent;
   }
 
-  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    return super.request<TData>({ ...opts, uri: this.rebase(opts.uri) });
+  override async request<TData>(opts: RequestClient.RequestOptions<TData>) {
+    try {
+      return await super.request<TData>({ ...opts, uri: this.rebase(opts.uri) });
+    } catch (err) {
+      // This client cannot tell whether the request was written: only errors that mean no
+      // connection was made are safe to retry; any other may have reached Twilio.
+      const code = (err as { code?: string }).code;
+      if (code && NEVER_CONNECTED.has(code)) throw err;
+      throw new TransportError(`answer lost or request in doubt: ${(err as Error).message}`, ANSWER_LOST);
+    }
   }
 
   close(): void {

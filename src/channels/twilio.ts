@@ -29,7 +29,10 @@ export function classifyTwilioError(err: unknown): ChannelError {
   if (typeof e.status === 'number') {
     const code = typeof e.code === 'number' ? e.code : undefined;
     const label = `Twilio ${e.status}${code ? `/${code}` : ''}`;
-    if (e.status === 429 || e.status >= 500) return new ChannelError(`${label}: temporary failure`, false, false, code ? String(code) : String(e.status));
+    // 429 refuses the request before it is processed: retry. A 5xx comes from a request Twilio
+    // received and may have acted on (queued the SMS) before failing to answer: never resend.
+    if (e.status === 429) return new ChannelError(`${label}: temporary failure`, false, false, code ? String(code) : String(e.status));
+    if (e.status >= 500) return new ChannelError(`${label}: answer lost after the request was received`, true, false, ANSWER_LOST);
     if (code !== undefined && SUPPRESS_CODES.has(code)) return new ChannelError(`${label}: number refused`, true, true, String(code));
     // 401/403 are our credentials: retrying after an operator fixes them beats failing the campaign.
     if (e.status === 401 || e.status === 403) return new ChannelError(`${label}: not authorised`, false, false, code ? String(code) : String(e.status));

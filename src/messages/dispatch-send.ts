@@ -1,6 +1,6 @@
 import { SENDER_LOST } from '../channels/threaded';
 import { ANSWER_LOST, ChannelError } from '../channels/types';
-import { publicLinks } from '../public/tokens';
+import { publicLinks, twilioStatusCallbackUrl } from '../public/tokens';
 import { suppress } from '../suppressions/repo';
 import { loadTemplate, renderMessage, RenderContext, TemplateRow } from '../templates/render';
 import type { Workspace } from '../workspaces/repo';
@@ -57,7 +57,9 @@ export async function sendOne(ctx: DispatchContext, m: ReadyMessage, cache: JobC
       return { ...base, ok: true, providerId: sent.providerId };
     }
     if (!s.smsFrom) throw new ChannelError('workspace has no smsFrom setting', true, false);
-    const statusCallback = `${ctx.config.PUBLIC_URL.replace(/\/+$/, '')}/webhooks/twilio/status`;
+    // The message id rides in the callback URL (signed by Twilio with it): a callback that overtakes
+    // markSent, or one for an 'unknown' send whose answer was lost, still finds its message.
+    const statusCallback = twilioStatusCallbackUrl(ctx.config, m.workspace.id, m.id);
     const sent = await ctx.channels.sms.send({ messageId: m.id, to: m.address, from: s.smsFrom, body: out.text, statusCallback });
     return { ...base, ok: true, providerId: sent.providerId };
   } catch (err) {

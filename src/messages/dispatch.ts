@@ -46,9 +46,14 @@ export interface DispatchContext {
   workerId: string;
   /** Provider calls in flight per job. */
   parallel: number;
+  /**
+   * Aborted when the worker shuts down: running jobs stop claiming and taking new messages, let
+   * the sends in flight finish and record them, and give back every row they hold (see dispatchBatch).
+   */
+  stopping?: AbortSignal;
 }
 
-type Totals = { sent: number; skipped: number; failed: number };
+type Totals = { sent: number; skipped: number; failed: number; released: number };
 
 /** The most rows one job can hold in 'sending' at once (see dispatchBatch), for `parallel` lanes. */
 export const atRiskPerJob = (parallel: number) => 6 * Math.max(1, parallel);
@@ -62,11 +67,16 @@ export const atRiskPerJob = (parallel: number) => 6 * Math.max(1, parallel);
  * atRiskPerJob: under two chunks claimed and waiting, a chunk in flight, and under three chunks of
  * outcomes not yet committed (lanes wait when the writes fall that far behind). Rows this job does
  * not claim were taken by another worker, cancelled, or are not due: skipped.
+ * On shutdown (ctx.stopping) the job ends early without failing: rows claimed and not handed to a
+ * provider go back to 'queued', and the ids it had not claimed yet are marked for the sweeper to
+ * request again (any worker's, within its sweep interval), so a deploy loses and doubles nothing.
  */
 export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promise<Totals> {
-  const totals: Totals = { sent: 0, skipped: 0, failed: 0 };
+  const totals: Totals = { sent: 0, skipped: 0, failed: 0, released: 0 };
+  const stopping = () => ctx.stopping?.aborted === true;
   const chunk = Math.max(1, ctx.parallel);
   const cache: JobCache = { workspaces: new Map(), templates: new Map() };
+  const pace: Pace = {};
   const ready: ReadyMessage[] = [];
   let next = 0;
   let claiming: Promise<void> | null = null;
@@ -74,11 +84,12 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
 
   // Claims run one at a time; a failed claim stops the lanes (the job fails and is retried).
   const claimMore = () => {
-    if (claiming || failure || next >= ids.length || ready.length >= chunk) return claiming;
+    if (claiming || failure || stopping() || next >= ids.length || ready.length >= chunk) return claiming;
     const slice = ids.slice(next, (next += chunk));
-    claiming = prepareChunk(ctx, slice, cache, totals)
+    claiming = prepareChunk(ctx, slice, cache, totals, pace)
       .then((rows) => void ready.push(...rows))
-      .catch((err) => void (failure = err))
+      // A claim cut short by the shutdown released its rows (prepareChunk): not a failure.
+      .catch((err) => void (stopping() || (failure = err)))
       .finally(() => (claiming = null));
     return claiming;
   };
@@ -101,12 +112,16 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
   const lane = async () => {
     for (;;) {
       claimMore();
+      if (stopping()) return;
       let m = ready.shift();
-      while (!m && !failure && (claiming || next < ids.length)) {
+      while (!m && !failure && !stopping() && (claiming || next < ids.length)) {
         await (claimMore() ?? claiming);
         m = ready.shift();
       }
-      if (!m || failure) return;
+      if (!m || failure || stopping()) {
+        if (m) ready.unshift(m);
+        return;
+      }
       const outcome = await sendOne(ctx, m, cache, ctx.clock.now());
       outcomes.push(outcome);
       unwritten++;
@@ -117,11 +132,20 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
   };
 
   await Promise.all(Array.from({ length: chunk }, lane));
+  await claiming;
   write();
   await writing.catch(() => undefined);
   if (ready.length) {
-    // Claimed but never handed to a provider (the job is failing): back to queued, safe to send later.
-    await repo.requeue(ctx.db, ready.splice(0).map((m) => ({ id: m.id, until: ctx.clock.now(), quiet: false }))).catch(() => undefined);
+    // Claimed but never handed to a provider (the job is failing or the worker stopping): back to queued, safe to send later.
+    const back = ready.splice(0);
+    await repo.requeue(ctx.db, back.map((m) => ({ id: m.id, until: ctx.clock.now(), quiet: false }))).catch((err) => void (failure ??= err));
+    totals.released += back.length;
+  }
+  if (stopping() && next < ids.length) {
+    // Never claimed: still queued; the next sweep (any worker's) requests them again.
+    const rest = ids.slice(next);
+    await repo.releaseUnclaimed(ctx.db, rest).catch((err) => void (failure ??= err));
+    totals.released += rest.length;
   }
   if (failure) throw failure;
   return totals;
@@ -132,12 +156,46 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
  * quiet hours): skips and deferrals are written at once, the rest come back ready to send.
  * Rate-limit tokens are taken for what was claimed before any of it is sent.
  */
-async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache, totals: Totals): Promise<ReadyMessage[]> {
+async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache, totals: Totals, pace: Pace): Promise<ReadyMessage[]> {
+  // Tokens for the channel of the job's last chunk come before the claim (a job is usually one
+  // campaign's): under the rate limit rows wait for them still 'queued', so a crash during the
+  // wait leaves them to be sent rather than 'unknown'. Other channels' rows pay after the claim.
+  const prepaid = pace.channel;
+  if (prepaid) await ctx.rate.take(prepaid, ids.length, ctx.stopping);
   const now = ctx.clock.now();
   const claimed = await repo.claimForSend(ctx.db, ids, ctx.workerId, now);
+  // A chunk that claimed nothing (rows sent already, by a re-requested job) stops the prepaying.
+  pace.channel = mostCommonChannel(claimed);
+  try {
+    return await applyRules(ctx, claimed, cache, totals, now, prepaid ? { [prepaid]: ids.length } : {});
+  } catch (err) {
+    // Nothing of this chunk reached a provider: whatever is still 'sending' goes back to queued
+    // (rows already skipped or deferred are no longer 'sending' and stay as they are). Left
+    // 'sending', the rows would wait for this worker's death and then be 'unknown', never sent.
+    await repo
+      .requeue(ctx.db, claimed.map((m) => ({ id: m.id, until: now, quiet: false })))
+      .catch((e) => ctx.logger.error({ err: (e as Error).message, rows: claimed.length }, 'dispatch: could not release a failed chunk'));
+    throw err;
+  }
+}
+
+/** Which channel a job's chunks pay rate-limit tokens for before their claim (see prepareChunk). */
+type Pace = { channel?: 'email' | 'sms' };
+
+function mostCommonChannel(rows: repo.ClaimedForSend[]): 'email' | 'sms' | undefined {
+  if (!rows.length) return undefined;
+  const email = rows.filter((r) => r.channel === 'email').length;
+  return email * 2 >= rows.length ? 'email' : 'sms';
+}
+
+/** The rules and the rate limit for a claimed chunk (see prepareChunk). */
+async function applyRules(ctx: DispatchContext, claimed: repo.ClaimedForSend[], cache: JobCache, totals: Totals, now: Date, prepaid: Record<string, number>): Promise<ReadyMessage[]> {
   const perChannel = new Map<string, number>();
   for (const m of claimed) perChannel.set(m.channel, (perChannel.get(m.channel) ?? 0) + 1);
-  for (const [channel, n] of perChannel) await ctx.rate.take(channel, n);
+  for (const [channel, n] of perChannel) {
+    const owed = n - (prepaid[channel] ?? 0);
+    if (owed > 0) await ctx.rate.take(channel, owed, ctx.stopping);
+  }
 
   const byWorkspace = new Map<string, repo.ClaimedForSend[]>();
   for (const m of claimed) {

@@ -12,19 +12,30 @@ export class RateLimiter {
     private readonly perSecond: Record<string, number>,
   ) {}
 
-  async take(channel: string, n: number): Promise<void> {
+  /** `signal`: a shutdown; the wait for tokens ends with an error instead of running on. */
+  async take(channel: string, n: number, signal?: AbortSignal): Promise<void> {
     const limit = this.perSecond[channel] ?? 1;
     let left = n;
     while (left > 0) {
+      signal?.throwIfAborted();
       const second = Math.floor(Date.now() / 1000);
       const key = `${this.prefix}:rate:${channel}:${second}`;
       const want = Math.min(left, limit);
       const [[, after]] = (await this.redis.multi().incrby(key, want).expire(key, 3).exec()) as [[Error | null, number], unknown];
       const granted = Math.max(0, Math.min(want, limit - (after - want)));
       left -= granted;
-      if (left > 0) await sleep(Math.max(1, (second + 1) * 1000 - Date.now()));
+      if (left > 0) await sleep(Math.max(1, (second + 1) * 1000 - Date.now()), signal);
     }
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });

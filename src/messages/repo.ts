@@ -92,6 +92,12 @@ export async function requeue(db: Conn, items: Array<{ id: string; until: Date; 
   );
 }
 
+/** Queued rows a stopping job will not claim: their dispatch counts as not requested, so the sweeper requests them again. */
+export async function releaseUnclaimed(db: Conn, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  await db.raw(`UPDATE messages SET dispatch_requested_at = NULL WHERE id = ANY(?::bigint[]) AND status = 'queued'`, bindings([ids]));
+}
+
 /**
  * Email counts as delivered once the SMTP server accepted it (API.md); SMS waits for the callback.
  * One statement per chunk: the state change and its message events (as recordMessageEvents
@@ -145,12 +151,16 @@ export async function markUnknown(db: Conn, items: Array<{ id: string; error: st
 
 // ---- sweeper ----
 
-/** Heartbeats use the wall clock: they measure process liveness, not business time. */
-export async function heartbeat(db: Conn, workerId: string, wallNow: Date): Promise<void> {
+/**
+ * Heartbeats are stamped and judged by the database's clock (now()), never a worker's: a worker
+ * whose clock is skewed or was paused must not be declared dead while it still sends, nor a dead
+ * one kept alive by a sweeper whose clock runs late.
+ */
+export async function heartbeat(db: Conn, workerId: string): Promise<void> {
   await db.raw(
-    `INSERT INTO dispatch_workers (id, started_at, heartbeat_at) VALUES (?, ?, ?)
+    `INSERT INTO dispatch_workers (id, started_at, heartbeat_at) VALUES (?, now(), now())
      ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at`,
-    [workerId, wallNow, wallNow],
+    [workerId],
   );
 }
 
@@ -162,15 +172,14 @@ export async function removeWorker(db: Conn, workerId: string): Promise<void> {
  * A row left in 'sending' by a worker that is gone (no heartbeat within deadAfterMs) may or may
  * not have reached the provider: it becomes 'unknown' and is never resent.
  */
-export async function markOrphansUnknown(db: Conn, wallNow: Date, deadAfterMs: number): Promise<number> {
-  const alive = new Date(wallNow.getTime() - deadAfterMs);
+export async function markOrphansUnknown(db: Conn, deadAfterMs: number): Promise<number> {
   const { rowCount } = await db.raw(
     `UPDATE messages SET status = 'unknown', error = 'worker stopped during the provider call', claimed_by = NULL
       WHERE status = 'sending'
-        AND (claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM dispatch_workers WHERE heartbeat_at > ?))`,
-    [alive],
+        AND (claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM dispatch_workers WHERE heartbeat_at > now() - make_interval(secs => ?)))`,
+    [deadAfterMs / 1000],
   );
-  await db('dispatch_workers').where('heartbeat_at', '<', new Date(wallNow.getTime() - 3600_000)).del();
+  await db.raw(`DELETE FROM dispatch_workers WHERE heartbeat_at < now() - interval '1 hour'`);
   return rowCount ?? 0;
 }
 

@@ -24,8 +24,8 @@ export const DEFAULT_SWEEP: SweepOptions = { deadAfterMs: 15_000, requestLeaseMs
  */
 export async function sweepOutbox(deps: { db: Db; queues: Queues; clock: Clock; logger: Logger }, workerId: string, opts: SweepOptions = DEFAULT_SWEEP) {
   const wall = new Date();
-  await repo.heartbeat(deps.db, workerId, wall);
-  const orphans = await repo.markOrphansUnknown(deps.db, wall, opts.deadAfterMs);
+  await repo.heartbeat(deps.db, workerId);
+  const orphans = await repo.markOrphansUnknown(deps.db, opts.deadAfterMs);
   if (orphans) deps.logger.warn({ orphans }, 'dispatch: rows of a stopped worker marked unknown');
 
   const counts = await deps.queues.get(QUEUE_NAMES.dispatch).getJobCounts('waiting', 'active', 'delayed', 'prioritized');

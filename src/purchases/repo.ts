@@ -73,22 +73,36 @@ export function createdView(row: PurchaseInput, id: string, customerId: string, 
   );
 }
 
+/** How long an unnamed refund of an order and amount answers a repeat of it as a replay. */
+export const UNNAMED_REFUND_WINDOW_MS = 10 * 60_000;
+
 /**
  * A refund lowers the purchase's net value and the customer's monetary stats by the amount,
  * in one transaction under the purchase's row lock, so that concurrent refunds cannot together
- * exceed what was paid. A named refund (refundId) applied before is answered without change.
+ * exceed what was paid. A named refund (refundId) applied before is answered without change, and
+ * so is an unnamed one repeating the order and amount of one within UNNAMED_REFUND_WINDOW_MS.
  */
 export async function refundPurchase(db: Db, workspaceId: string, orderId: string, amount: number, refundId: string | undefined, now: Date) {
   return withRetry(db, async (trx) => {
     const p = await trx('purchases').where({ workspace_id: workspaceId, order_id: orderId }).forUpdate().first();
     if (!p) throw notFound('purchase');
+    const cents = Math.round(amount * 100);
     if (refundId) {
       const prior = await trx('refunds').where({ purchase_id: p.id, refund_id: refundId }).first();
+      if (prior) return { orderId, refunded: toMoney(p.refunded), replayed: true };
+    } else {
+      // An unnamed refund of the same amount of the same order within UNNAMED_REFUND_WINDOW_MS is
+      // taken for a retry of it (a till that timed out and sent again), not a second refund.
+      // Two real refunds of one amount in that time must be named (refundId).
+      const prior = await trx('refunds')
+        .where({ purchase_id: p.id, amount: (cents / 100).toFixed(2) })
+        .whereNull('refund_id')
+        .where('created_at', '>', new Date(now.getTime() - UNNAMED_REFUND_WINDOW_MS))
+        .first('id');
       if (prior) return { orderId, refunded: toMoney(p.refunded), replayed: true };
     }
     const paidCents = Math.round(Number(p.total) * 100);
     const refundedCents = Math.round(Number(p.refunded) * 100);
-    const cents = Math.round(amount * 100);
     if (refundedCents + cents > paidCents) {
       throw new AppError('unprocessable', `refund exceeds what remains of the purchase (${((paidCents - refundedCents) / 100).toFixed(2)})`, [
         { path: 'amount', message: 'larger than the amount paid less earlier refunds' },

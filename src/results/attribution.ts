@@ -52,9 +52,9 @@ export async function attributeBatch(trx: Knex.Transaction, purchases: Array<{ i
 
 /**
  * Consumes the purchases feed until it is drained (or maxBatches), attributing each batch.
- * Called by the scheduled job and directly by tests. lagMs: see consumeFeed.
+ * Called by the scheduled job and directly by tests.
  */
-export async function runAttribution(db: Db, now: Date, opts: { limit?: number; lagMs?: number; maxBatches?: number } = {}): Promise<AttributionResult> {
+export async function runAttribution(db: Db, now: Date, opts: { limit?: number; maxBatches?: number } = {}): Promise<AttributionResult> {
   const total: AttributionResult = { purchases: 0, converted: 0, heldOutMarked: 0 };
   for (let i = 0; i < (opts.maxBatches ?? 100); i++) {
     const { processed, result } = await consumeFeed(
@@ -62,7 +62,7 @@ export async function runAttribution(db: Db, now: Date, opts: { limit?: number; 
       ATTRIBUTION_CONSUMER,
       'purchases',
       (trx, rows) => attributeBatch(trx, rows.map((r) => ({ id: String(r.id), customerId: String(r.customer_id) })), now),
-      { now, limit: opts.limit ?? 2000, lagMs: opts.lagMs },
+      { now, limit: opts.limit ?? 2000 },
     );
     total.purchases += processed;
     total.converted += result?.converted ?? 0;

@@ -90,6 +90,17 @@ export async function deleteSegment(trx: Knex.Transaction, workspaceId: string, 
   await getSegment(trx, workspaceId, id);
   const user = await trx('segments').where({ workspace_id: workspaceId }).whereRaw('? = ANY(refs)', [id]).first('id');
   if (user) throw new AppError('conflict', 'segment is referenced by another segment', [{ path: 'id', message: `used by segment ${user.id}` }]);
+  // A scheduled or sending campaign would be left with nothing to fan out (and stay 'sending');
+  // an enabled automation would silently stop admitting anyone. Cancel or disable them first.
+  const campaign = await trx('campaigns')
+    .where({ workspace_id: workspaceId })
+    .whereIn('status', ['scheduled', 'sending'])
+    .andWhere((w) => w.whereRaw('?::uuid = ANY(segment_ids)', [id]).orWhereRaw('?::uuid = ANY(exclude_segment_ids)', [id]))
+    .orderBy('created_at')
+    .first('id', 'status');
+  if (campaign) throw new AppError('conflict', 'segment is used by a campaign that is scheduled or sending; cancel it first', [{ path: 'id', message: `used by campaign ${campaign.id} (${campaign.status})` }]);
+  const automation = await trx('automations').where({ workspace_id: workspaceId, segment_id: id, enabled: true }).orderBy('created_at').first('id');
+  if (automation) throw new AppError('conflict', 'segment triggers an enabled automation; disable it first', [{ path: 'id', message: `used by automation ${automation.id}` }]);
   await trx('segments').where({ workspace_id: workspaceId, id }).delete();
 }
 

@@ -25,7 +25,7 @@ describeOperation({ method: 'post', path: '/v1/segments', summary: 'Create a liv
 describeOperation({ method: 'get', path: '/v1/segments', summary: 'List segments', tag: 'Segments', auth: 'admin', query: listQuery });
 describeOperation({ method: 'get', path: '/v1/segments/:id', summary: 'A segment', tag: 'Segments', auth: 'admin' });
 describeOperation({ method: 'patch', path: '/v1/segments/:id', summary: 'Rename or redefine a segment', tag: 'Segments', auth: 'admin', body: patchSegmentBody });
-describeOperation({ method: 'delete', path: '/v1/segments/:id', summary: 'Delete a segment', tag: 'Segments', auth: 'admin', responses: { 204: 'Deleted' } });
+describeOperation({ method: 'delete', path: '/v1/segments/:id', summary: 'Delete a segment', tag: 'Segments', auth: 'admin', responses: { 204: 'Deleted', 409: 'In use by another segment, a scheduled or sending campaign, or an enabled automation (details name it)' } });
 describeOperation({ method: 'get', path: '/v1/segments/:id/count', summary: "A segment's live count", tag: 'Segments', auth: 'admin' });
 describeOperation({ method: 'get', path: '/v1/segments/:id/members', summary: "A segment's members (paginated)", tag: 'Segments', auth: 'admin', query: listQuery });
 describeOperation({ method: 'get', path: '/v1/segments/:id/explain/:externalId', summary: 'The tree with each node marked matched or not for one customer', tag: 'Segments', auth: 'admin' });

@@ -60,11 +60,11 @@ export async function rotateSecret(db: Db, workspaceId: string, id: string, grac
  * Turns committed message events into pending deliveries, from the message_events feed (its
  * cursor moves in the same transaction as the inserts). Returns the new deliveries' ids.
  */
-export async function fanOutEvents(db: Db, now: Date, opts: { limit?: number; lagMs?: number; maxBatches?: number } = {}): Promise<string[]> {
+export async function fanOutEvents(db: Db, now: Date, opts: { limit?: number; maxBatches?: number } = {}): Promise<string[]> {
   const limit = opts.limit ?? 2000;
   const out: string[] = [];
   for (let i = 0; i < (opts.maxBatches ?? 50); i++) {
-    const { processed, result } = await consumeFeed(db, WEBHOOK_FEED_CONSUMER, 'message_events', (trx, rows) => repo.insertDeliveries(trx, rows.map((r) => String(r.id)), now), { now, limit, lagMs: opts.lagMs });
+    const { processed, result } = await consumeFeed(db, WEBHOOK_FEED_CONSUMER, 'message_events', (trx, rows) => repo.insertDeliveries(trx, rows.map((r) => String(r.id)), now), { now, limit });
     out.push(...(result ?? []));
     if (processed < limit) break;
   }

@@ -35,7 +35,7 @@ export async function startKit(start: string) {
     workerId: randomUUID(),
     parallel: 4,
   };
-  await heartbeat(deps.db, ctx.workerId, new Date());
+  await heartbeat(deps.db, ctx.workerId);
   const walkDeps = { db: deps.db, clock, logger: deps.logger };
   return {
     clock,
@@ -47,7 +47,7 @@ export async function startKit(start: string) {
     evaluate: (automationId: string) => evaluateAutomation(deps, automationId),
     // Test files run side by side on one database, each with its own manual clock: the feed's
     // guard against rows from a later clock ("too young") is turned off with a negative lag.
-    feeds: () => consumeTriggerFeeds(deps, { lagMs: -3650 * DAY }),
+    feeds: () => consumeTriggerFeeds(deps),
     /** Sends every due queued message of the workspace, as a dispatch worker would. */
     async dispatch(workspaceId: string) {
       const ids = (await deps.db('messages').where({ workspace_id: workspaceId, status: 'queued' }).pluck('id')).map(String);

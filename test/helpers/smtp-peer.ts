@@ -29,6 +29,10 @@ export interface SmtpPeerOptions {
   /** Keep raw messages (default true). A benchmark passes false to only count. */
   keep?: boolean;
   port?: number;
+  /** Recipients whose message is read to its end, stored as received, and then the connection is cut instead of answering (the reply to the final dot is lost). */
+  dropAfterData?: (to: string) => boolean;
+  /** Recipients whose RCPT TO is answered by cutting the connection: the message never reached the server. */
+  dropAtRcpt?: (to: string) => boolean;
 }
 
 const smtpError = (code: number, message: string) => Object.assign(new Error(message), { responseCode: code });
@@ -52,8 +56,9 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
     size: 25 * 1024 * 1024,
     // Pooled clients keep connections open; do not wait the default 30 s for them on close.
     closeTimeout: 200,
-    onRcptTo(address: SMTPServerAddress, _session, cb) {
+    onRcptTo(address: SMTPServerAddress, session, cb) {
       const to = address.address.toLowerCase();
+      if (opts.dropAtRcpt?.(to)) return cut(session);
       if (opts.rejectRecipients?.test(to)) {
         refused.push({ to, code: 550 });
         return cb(smtpError(550, '5.1.1 mailbox unavailable'));
@@ -77,11 +82,17 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
           envelopeFrom,
           ...(keep ? { raw: Buffer.concat(chunks) } : {}),
         });
-        cb();
         notify();
+        if (session.envelope.rcptTo.some((r) => opts.dropAfterData?.(r.address.toLowerCase()))) return cut(session);
+        cb();
       });
     },
   });
+  // The session's connection (smtp-server keeps them in `connections`), cut as a network failure would.
+  const cut = (session: { id: string }) => {
+    const conns = (server as unknown as { connections: Set<{ session?: { id: string }; _socket: { destroy(): void } }> }).connections;
+    for (const c of conns) if (c.session?.id === session.id) c._socket.destroy();
+  };
   server.on('error', () => {
     /* a client hanging up mid-session is not the test's failure */
   });

@@ -28,6 +28,10 @@ export interface TwilioStandinOptions {
   errorFor?: Record<string, { code: number; status: number }>;
   /** Recipients whose requests are read and never answered (a provider call in flight, for ever). */
   holdFor?: string[];
+  /** Recipients whose message is accepted (recorded, sid assigned) and then answered with this 5xx status: the answer is lost, the SMS went. */
+  failAfterAccept?: Record<string, number>;
+  /** Runs after a message is accepted and before its answer is written (a status callback that overtakes the API's answer). */
+  beforeAnswer?: (m: StandinMessage) => Promise<void>;
   /** Keep message bodies (default true); a benchmark may pass false. */
   keep?: boolean;
 }
@@ -81,7 +85,14 @@ export async function startTwilioStandin(opts: TwilioStandinOptions = {}): Promi
       }
       const sid = `SM${randomBytes(8).toString('hex')}${(++counter).toString(16).padStart(16, '0')}`;
       const StatusCallback = form.get('StatusCallback') ?? undefined;
-      messages.push({ sid, accountSid, To, From, Body: opts.keep === false ? '' : Body, ...(StatusCallback ? { StatusCallback } : {}) });
+      const accepted: StandinMessage = { sid, accountSid, To, From, Body: opts.keep === false ? '' : Body, ...(StatusCallback ? { StatusCallback } : {}) };
+      messages.push(accepted);
+      if (opts.beforeAnswer) await opts.beforeAnswer(accepted);
+      const lostWith = opts.failAfterAccept?.[To];
+      if (lostWith) {
+        waiters.forEach((w) => w());
+        return json(res, lostWith, { code: 20500, message: 'Internal Server Error', status: lostWith });
+      }
       const now = new Date().toUTCString();
       json(res, 201, {
         sid,

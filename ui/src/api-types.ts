@@ -3003,6 +3003,13 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description In use by another segment, a scheduled or sending campaign, or an enabled automation (details name it) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
                 /** @description Error */
                 default: {
                     headers: {
