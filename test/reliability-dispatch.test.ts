@@ -36,7 +36,7 @@ async function earlyCallback(m: StandinMessage) {
 
 async function postCallback(callbackUrl: string, params: Record<string, string>) {
   const config = server.deps.config;
-  const signature = twilio.getExpectedTwilioSignature(config.TWILIO_AUTH_TOKEN, callbackUrl, params);
+  const signature = twilio.getExpectedTwilioSignature(config.TWILIO_AUTH_TOKEN!, callbackUrl, params);
   const path = callbackUrl.slice(config.PUBLIC_URL.replace(/\/+$/, '').length);
   const res = await fetch(server.url + path, { method: 'POST', body: new URLSearchParams(params), headers: { 'x-twilio-signature': signature } });
   expect(res.status).toBe(204);
