@@ -10,8 +10,11 @@ export interface MjmlRequest {
   body: string;
 }
 export type MjmlReply = { id: number; html: string; errors: Array<{ line: number; message: string }> } | { id: number; failure: string };
+/** Posted once MJML is loaded: the pool's compile timeout starts only after it. */
+export const READY = 'mjml-ready';
 
 const mjml2html = require('mjml') as typeof mjml2htmlFn;
+parentPort!.postMessage(READY);
 
 parentPort!.on('message', (m: MjmlRequest) => {
   void (async () => {
