@@ -11,7 +11,7 @@ import express from 'express';
 import { createMetrics, metricsMiddleware } from './ops/metrics';
 import { opsRoutes } from './ops/routes';
 import { Queues } from './queues';
-import { createRedis } from './redis';
+import { checkRedisTopology, createRedis } from './redis';
 import { closeWorkers, startWorkers } from '../workers';
 
 /**
@@ -58,6 +58,7 @@ export async function start(config: Config) {
     await migrateLatest(db);
     const stale = await autovacuumWarning(db);
     if (stale) logger.warn(stale);
+    await checkRedisTopology(config.REDIS_URL);
     const redis = createRedis(config.REDIS_URL);
     const d: Deps = { config, db, redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger, metrics: createMetrics() };
     deps = d;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 
 /**
  * Per-channel messages-per-second limit shared by every worker process: a counter per channel
@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
  */
 export class RateLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly perSecond: Record<string, number>,
   ) {}
