@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { Metrics } from './metrics';
-import { ClusterState, clusterProblem, clusterState, RedisClient } from '../redis';
+import { checkRedisTopology, ClusterState, clusterProblem, clusterState, RedisClient } from '../redis';
 
 export interface RedisHealth {
   redis: 'ok' | 'down';
@@ -11,7 +11,7 @@ export interface RedisHealth {
   reason?: string;
 }
 
-const withTimeout = async <T>(p: Promise<T>, ms: number): Promise<T> => {
+export const withTimeout = async <T>(p: Promise<T>, ms: number): Promise<T> => {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${ms} ms`)), ms)))]);
@@ -20,8 +20,11 @@ const withTimeout = async <T>(p: Promise<T>, ms: number): Promise<T> => {
   }
 };
 
-/** PING, and for a cluster CLUSTER INFO/NODES: a cluster not serving every slot is down. */
-export async function redisHealth(redis: RedisClient, timeoutMs = 2000): Promise<RedisHealth> {
+/**
+ * PING, and for a cluster CLUSTER INFO/NODES: a cluster not serving every slot is down. When the
+ * cluster client gets no answer, the seed nodes of `url` are asked directly what is wrong.
+ */
+export async function redisHealth(redis: RedisClient, url: string, timeoutMs = 2000): Promise<RedisHealth> {
   const clustered = redis instanceof Cluster;
   try {
     await withTimeout(redis.ping(), timeoutMs);
@@ -30,7 +33,10 @@ export async function redisHealth(redis: RedisClient, timeoutMs = 2000): Promise
     const problem = clusterProblem(cluster);
     return problem ? { redis: 'down', clustered, cluster, reason: problem } : { redis: 'ok', clustered, cluster };
   } catch (err) {
-    return { redis: 'down', clustered, reason: `redis: ${(err as Error).message}` };
+    // A cluster client that cannot map the slots stays 'connecting' and queues every command.
+    const what = clustered ? `redis cluster (client ${redis.status})` : 'redis';
+    const seen = clustered ? await checkRedisTopology(url, 1000).then(() => null, (e: Error) => e.message) : null;
+    return { redis: 'down', clustered, reason: seen ?? `${what}: ${(err as Error).message}` };
   }
 }
 

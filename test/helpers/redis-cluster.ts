@@ -116,8 +116,8 @@ export async function ensureRedisCluster(): Promise<string> {
       execFileSync('redis-server', [
         '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'yes',
         '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-        // Quick failure detection, so that a killed master is replaced within seconds.
-        '--cluster-node-timeout', '2000',
+        // Failure detection within seconds, yet not fooled by a busy 2-core machine.
+        '--cluster-node-timeout', '5000',
         '--save', '', '--appendonly', 'no', '--logfile', join(dir, 'redis.log'),
       ]);
     }
@@ -136,4 +136,19 @@ if (require.main === module) {
       process.exit(1);
     },
   );
+}
+
+/** The ports of the master serving `key`'s slot and of one of its replicas, as the cluster says now. */
+export function ownersOf(key: string): { master: number; replica: number } {
+  const slot = Number(cli(CLUSTER_PORTS[0]!, 'cluster', 'keyslot', key)!.trim());
+  const lines = (cli(CLUSTER_PORTS[0]!, 'cluster', 'nodes') ?? '').split('\n').filter(Boolean).map((l) => l.split(' '));
+  const port = (f: string[]) => Number(f[1]!.split('@')[0]!.split(':').pop());
+  const master = lines.find((f) => f[2]!.includes('master') && !f[2]!.includes('fail') && f.slice(8).some((r) => {
+    const [a, b] = r.split('-').map(Number);
+    return slot >= a! && slot <= (b ?? a)!;
+  }));
+  if (!master) throw new Error(`no master serves slot ${slot}`);
+  const replica = lines.find((f) => f[2]!.includes('slave') && f[3] === master[0] && !f[2]!.includes('fail'));
+  if (!replica) throw new Error(`the master of slot ${slot} has no live replica`);
+  return { master: port(master), replica: port(replica) };
 }
