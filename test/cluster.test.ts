@@ -9,13 +9,12 @@ import { QUEUE_NAMES } from '../src/queues';
 import { checkRedisTopology } from '../src/redis';
 import { startAutomationWorker } from '../workers/automation-worker';
 import { startResultsWorker } from '../workers/results-worker';
-import { newWorkspace } from './helpers/api';
 import { CRASH_TEST_PARALLEL } from './helpers/dispatch-child';
 import { TEST_DATABASE_URL } from './helpers/env';
 import { CLUSTER_URL, cli, clusterHealthy, ensureRedisCluster, ownersOf } from './helpers/redis-cluster';
 import { startTestServer, TestServer } from './helpers/server';
 import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';
-import { until, WorkerProcs } from './helpers/worker-procs';
+import { receivedBy, sendCampaign, until, WorkerProcs } from './helpers/worker-procs';
 
 /**
  * hark on a real Redis Cluster (3 masters, 3 replicas on 7101-7106, started by global-setup):
@@ -46,26 +45,8 @@ afterAll(async () => {
 
 const worker = () => procs.start(server, { SMTP_URL: smtp.url, EMAIL_RATE_PER_SECOND: String(RATE) });
 
-const received = (domain: string) => {
-  const per = new Map<string, number>();
-  for (const m of smtp.received) for (const to of m.envelopeTo) if (to.endsWith(`@${domain}`)) per.set(to, (per.get(to) ?? 0) + 1);
-  return per;
-};
-
-/** A workspace and a campaign to n subscribed customers at k<i>@domain, sent now. */
-async function campaign(domain: string, n: number) {
-  const ws = await newWorkspace(server.url, `cluster ${domain}`, { timezone: 'UTC' });
-  await ws.api.patch('/v1/settings', { fromEmail: 'shop@example.com', postalAddress: '1 Main St' });
-  for (let i = 0; i < n; i += 1000) {
-    const customers = Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({ externalId: `k${i + j}`, email: `k${i + j}@${domain}`, emailConsent: 'subscribed', city: 'Riga' }));
-    expect((await ws.api.post('/v1/customers/batch', { customers })).body.created).toBe(customers.length);
-  }
-  const seg = (await ws.api.post('/v1/segments', { name: 'riga', definition: { field: 'city', op: 'eq', value: 'Riga' } })).body.id;
-  const tpl = (await ws.api.post('/v1/templates', { name: 't', channel: 'email', subject: 'Hi', body: '<p>Hello <a href="https://shop.example.com/sale">Shop</a></p>' })).body.id;
-  const id = (await ws.api.post('/v1/campaigns', { name: 'c', channel: 'email', templateId: tpl, segmentIds: [seg] })).body.id;
-  expect((await ws.api.post(`/v1/campaigns/${id}/send`)).status).toBe(202);
-  return { ws, id };
-}
+const received = (domain: string) => receivedBy(smtp, domain);
+const campaign = (domain: string, n: number) => sendCampaign(server, domain, n);
 
 async function expectAtMostOnce(ws: { api: any }, id: string, domain: string, n: number) {
   await until('campaign sent', async () => (await ws.api.get(`/v1/campaigns/${id}`)).body.status === 'sent', 120_000);
