@@ -42,7 +42,8 @@ export function opsRoutes(deps: Deps) {
         try {
           // Commands wait in the client's queue while Redis is away: a scrape must not hang on them.
           const counts = await withTimeout(deps.queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed'), 2000);
-          for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ queue: name, state }, n);
+          // The label is the queue's name without its cluster hash tag's braces.
+          for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ queue: name.replace(/[{}]/g, ''), state }, n);
         } catch {
           /* Redis down: keep the last figures; /readyz reports it */
         }
