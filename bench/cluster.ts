@@ -86,7 +86,7 @@ async function runOnce(db: Db, smtp: SmtpPeer, redisUrl: string, workers: number
   const { workspaceId, campaignId } = await seed(db, n, tag);
   const config = loadConfig({ DATABASE_URL: URL_, REDIS_URL: redisUrl, SMTP_URL: smtp.url, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent', EMAIL_RATE_PER_SECOND: '100000' });
   const redis = createRedis(redisUrl);
-  const queues = new Queues(redis, `hark-bench-cluster-${tag}-${Date.now()}`);
+  const queues = new Queues(redis, `hbc-${tag}-${Date.now()}`);
   const deps = { config, db, redis, queues, clock: systemClock, logger: createLogger('silent'), metrics: createMetrics() };
   const env = { DATABASE_URL: URL_, REDIS_URL: redisUrl, QUEUE_PREFIX: queues.prefix, SMTP_URL: smtp.url, EMAIL_RATE_PER_SECOND: '100000', HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN };
   const children: ChildProcess[] = [];
