@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isClusterUrl, parseRedisUrl } from './redis-url';
 
 /**
  * The only reader of process.env. Parsed once at boot; a missing or malformed variable
@@ -24,7 +25,11 @@ export const configSchema = z.object({
   ROLE: oneOf(['all', 'api', 'worker']).default('all'),
   PORT: intFromEnv(3000, 0, 65535),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/hark'),
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /** One Redis (redis://, rediss://) or a Redis Cluster's seed nodes (redis+cluster://host:port,host:port). */
+  REDIS_URL: z
+    .string()
+    .refine((v) => (isClusterUrl(v) ? parseRedisUrl(v) !== null : url(['redis:', 'rediss:']).safeParse(v).success), 'must be a URL (redis:, rediss:, or redis+cluster://host:port,host:port)')
+    .default('redis://127.0.0.1:6379'),
   /** Key prefix of every BullMQ queue: two hark installations may share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, - or _').default('hark'),
   HARK_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters'),

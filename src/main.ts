@@ -13,7 +13,7 @@ import { createMetrics, metricsMiddleware } from './ops/metrics';
 import { opsRoutes } from './ops/routes';
 import { Queues } from './queues';
 import { resolveSecrets } from './secrets';
-import { createRedis } from './redis';
+import { checkRedisTopology, createRedis } from './redis';
 import { closeWorkers, startWorkers } from '../workers';
 
 /**
@@ -76,6 +76,7 @@ export async function start(config: Config) {
     // workers' statements are whole-audience batches (a million-row fan-out takes half a minute)
     // that no request waits on: they get their own, longer bound. With ROLE=all each has its pool.
     const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX, config.ROLE === 'worker' ? config.WORKER_STATEMENT_TIMEOUT_MS : config.STATEMENT_TIMEOUT_MS);
+    await checkRedisTopology(config.REDIS_URL);
     const redis = createRedis(config.REDIS_URL);
     const d: Deps = { config: resolved, db, redis, queues: new Queues(redis, config.QUEUE_PREFIX), clock: systemClock, logger, metrics: createMetrics() };
     deps = d;

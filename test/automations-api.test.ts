@@ -1,5 +1,6 @@
 import { QueueEvents } from 'bullmq';
 import { walkBatch } from '../src/automations/walker';
+import { QUEUE_NAMES } from '../src/queues';
 import { startAutomationWorker } from '../workers/automation-worker';
 import { customerWithHistory, DAY, Kit, messagesOf, segment, shop, starter, startKit } from './helpers/automations-kit';
 
@@ -43,7 +44,7 @@ describe('automations: API, triggers and crash safety', () => {
     expect((await other.api.post(`/v1/automations/${ok.body.id}/run`)).status).toBe(404);
     expect((await ws.api.patch(`/v1/automations/${ok.body.id}`, { schedule: 'nope' })).status).toBe(422);
     expect((await ws.api.get(`/v1/automations/${ok.body.id}`)).body.schedule).toBe('0 * * * *');
-    const schedulers = await kit.deps.queues.get('hark-automations').getJobSchedulers();
+    const schedulers = await kit.deps.queues.get(QUEUE_NAMES.automations).getJobSchedulers();
     expect(schedulers.map((s) => s.key)).toContain(`automation:${ok.body.id}`);
     // The template of a send step cannot be deleted from under the automation.
     const del = await ws.api.delete(`/v1/templates/${t['win-back-email']}`);
@@ -172,11 +173,11 @@ describe('automations: API, triggers and crash safety', () => {
     const segmentId = await segment(kit, ws.api, ws.id, { preset: 'fading' });
     const c = await customerWithHistory(kit, ws.api, 'boot-1', 90);
     const a = await ws.api.post('/v1/automations', { name: 'boot', trigger: { type: 'segmentEntry', segmentId }, schedule: '30 6 * * 1', steps: [{ type: 'send', channel: 'email', templateId: t['win-back-email'] }], enabled: true });
-    const queue = kit.deps.queues.get('hark-automations');
+    const queue = kit.deps.queues.get(QUEUE_NAMES.automations);
     await queue.removeJobScheduler(`automation:${a.body.id}`); // as if Redis had lost it
     await queue.upsertJobScheduler('automation:00000000-0000-4000-8000-000000000000', { pattern: '0 * * * *' }, { name: 'evaluate', data: {} });
     const worker = await startAutomationWorker(kit.deps, { tickEveryMs: 3_600_000 });
-    const events = new QueueEvents('hark-automations', { connection: kit.deps.redis.duplicate(), prefix: kit.deps.queues.prefix });
+    const events = new QueueEvents(QUEUE_NAMES.automations, { connection: kit.deps.redis.duplicate(), prefix: kit.deps.queues.prefix });
     try {
       const keys = (await queue.getJobSchedulers()).map((s) => s.key);
       expect(keys).toContain(`automation:${a.body.id}`);

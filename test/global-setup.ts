@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { createDb, migrateLatest, migrateRollbackAll } from '../src/db';
 import { TEST_DATABASE_URL } from './helpers/env';
+import { ensureRedisCluster } from './helpers/redis-cluster';
 
 /**
  * A fresh test database per run: dropped and recreated, then migrated down and up once, so that
@@ -8,6 +9,8 @@ import { TEST_DATABASE_URL } from './helpers/env';
  * workspaces, not by truncating.
  */
 export default async function globalSetup() {
+  // test/cluster.test.ts runs on a local Redis Cluster (ports 7101-7106): started here when not up.
+  await ensureRedisCluster();
   const url = new URL(TEST_DATABASE_URL);
   const name = url.pathname.slice(1);
   url.pathname = '/postgres';

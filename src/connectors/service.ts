@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis';
 import type { Config } from '../config';
 import type { Db } from '../db';
 import { AppError, notFound } from '../errors';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis';
 import { requireSms, twilioSpec } from '../channels/config';
 import { dkimFromConfig } from '../channels/smtp';
 import { createProviderChannels } from '../channels/select';

@@ -1,13 +1,14 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 
 /**
  * Per-channel messages-per-second limit shared by every worker process: a counter per channel
  * and wall-clock second in Redis. take(n) returns once n sends fit in the current or later
  * seconds; tokens taken but not granted in a full window are simply lost with the window.
+ * One key per channel and second, its INCRBY and EXPIRE in one MULTI: safe on a Redis Cluster.
  */
 export class RateLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly perSecond: Record<string, number>,
   ) {}

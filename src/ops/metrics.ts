@@ -7,6 +7,10 @@ export interface Metrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   queueDepth: Gauge<'queue' | 'state'>;
+  /** Redis Cluster only: 1 when cluster_state is ok, its served slots, and its nodes by role and state. */
+  redisClusterUp: Gauge;
+  redisClusterSlotsOk: Gauge;
+  redisClusterNodes: Gauge<'role' | 'state'>;
 }
 
 export function createMetrics(): Metrics {
@@ -23,6 +27,9 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     queueDepth: new Gauge({ name: 'hark_queue_jobs', help: 'BullMQ jobs by queue and state', labelNames: ['queue', 'state'], registers: [registry] }),
+    redisClusterUp: new Gauge({ name: 'hark_redis_cluster_up', help: 'Redis Cluster: 1 when cluster_state is ok and every slot is served', registers: [registry] }),
+    redisClusterSlotsOk: new Gauge({ name: 'hark_redis_cluster_slots_ok', help: 'Redis Cluster: hash slots served (of 16384)', registers: [registry] }),
+    redisClusterNodes: new Gauge({ name: 'hark_redis_cluster_nodes', help: 'Redis Cluster nodes by role and state', labelNames: ['role', 'state'], registers: [registry] }),
   };
 }
 

@@ -1,4 +1,5 @@
 import IORedis from 'ioredis';
+import { isClusterUrl } from '../redis-url';
 import pg from 'pg';
 
 /** What to run to start each dependency on a machine like the README's (Debian), or with the compose file. */
@@ -39,6 +40,8 @@ export async function preflight(databaseUrl: string, redisUrl: string, timeoutMs
     await client.end().catch(() => undefined);
   }
 
+  // A cluster is checked node by node, with its slots, by checkRedisTopology (src/redis.ts).
+  if (isClusterUrl(redisUrl)) return;
   const redis = new IORedis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs, enableOfflineQueue: false });
   // connect() rejects with "Connection is closed"; the socket's own error says why.
   let cause: unknown;

@@ -5,6 +5,8 @@ import { ParsedMail, simpleParser } from 'mailparser';
 export interface ReceivedMail {
   envelopeTo: string[];
   envelopeFrom?: string;
+  /** Date.now() when the message's data ended (its delivery). */
+  at: number;
   raw?: Buffer;
   parsed?: ParsedMail;
 }
@@ -80,6 +82,7 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
         received.push({
           envelopeTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
           envelopeFrom,
+          at: Date.now(),
           ...(keep ? { raw: Buffer.concat(chunks) } : {}),
         });
         notify();

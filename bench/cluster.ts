@@ -1,0 +1,155 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { recreateBenchDatabase } from './harness';
+import type { Bench, Metric } from './harness';
+import { ownCpuMs } from './proc';
+import { systemClock } from '../src/clock';
+import { loadConfig } from '../src/config';
+import { createDb, Db, migrateLatest } from '../src/db';
+import { createLogger } from '../src/logger';
+import { createMetrics } from '../src/ops/metrics';
+import { Queues, QUEUE_NAMES } from '../src/queues';
+import { createRedis } from '../src/redis';
+import { sendNow } from '../src/campaigns/service';
+import { createWorkspace, updateSettings } from '../src/workspaces/repo';
+import { startSmtpPeer, SmtpPeer } from '../test/helpers/smtp-peer';
+import { ensureRedisCluster } from '../test/helpers/redis-cluster';
+
+/**
+ * Issue 20: the same email campaign on the single Redis (REDIS_URL's default) and on the local
+ * Redis Cluster (test/helpers/redis-cluster.ts: 3 masters + 3 replicas on 7101-7106), with one and
+ * with three production worker processes (`node dist/src/main.js`, ROLE=worker), each timed from
+ * the send request (fan-out included) to the last message at a local smtp-server. Targets: the
+ * cluster costs at most 10% against the single Redis; three workers reach 2.5x one worker while the
+ * SMTP sink is not the bottleneck. The sink is this bench process: its CPU share over each run is
+ * printed (a sink near 100% of a core would be the bottleneck), and so is the machine's CPU busy
+ * share (all cores), which is what three workers on a 2-core machine run into.
+ * Full: 100,000 emails per run; small: 10,000. Own database hark_bench_cluster.
+ */
+const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/hark_bench_cluster';
+const SINGLE = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function seed(db: Db, n: number, tag: string) {
+  const ws = await createWorkspace(db, { name: `bench ${tag}` });
+  await updateSettings(db, ws.id, { fromEmail: 'shop@example.com', postalAddress: '1 Main St' });
+  await db.raw(
+    `INSERT INTO customers (workspace_id, external_id, email, city, email_consent)
+     SELECT ?, 'c' || g, 'c' || g || '@${tag}.example', 'Riga', 'subscribed' FROM generate_series(1, ?) g`,
+    [ws.id, n],
+  );
+  await db.raw('ANALYZE customers');
+  const [seg] = await db('segments').insert({ workspace_id: ws.id, name: 'riga', kind: 'dynamic', definition: JSON.stringify({ field: 'city', op: 'eq', value: 'Riga' }) }).returning('id');
+  const [tpl] = await db('templates').insert({ workspace_id: ws.id, name: 't', channel: 'email', subject: 'Hello {{ customer.firstName }}', body: '<p>Spring sale</p>', format: 'html' }).returning('id');
+  // A draft until its run: the workers' campaign tick would otherwise start it at their boot.
+  const [c] = await db('campaigns').insert({ workspace_id: ws.id, name: 'bench', channel: 'email', template_id: tpl.id, segment_ids: [seg.id], status: 'draft' }).returning('id');
+  return { workspaceId: String(ws.id), campaignId: String(c.id) };
+}
+
+/** Busy and total jiffies of all cores (/proc/stat). */
+function machineCpu(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
+const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
+  const root = join(__dirname, '..');
+  const child = spawn(process.execPath, [join(root, 'dist/src/main.js')], { cwd: root, env: { ...process.env, ROLE: 'worker', PORT: '0', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('hark listening') && resolve(child));
+    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+interface Run {
+  rate: number;
+  sinkCpu: number;
+  machineBusy: number;
+}
+
+async function runOnce(db: Db, smtp: SmtpPeer, redisUrl: string, workers: number, n: number, tag: string, log: (m: string) => void): Promise<Run> {
+  const { workspaceId, campaignId } = await seed(db, n, tag);
+  const config = loadConfig({ DATABASE_URL: URL_, REDIS_URL: redisUrl, SMTP_URL: smtp.url, HARK_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef', LOG_LEVEL: 'silent', EMAIL_RATE_PER_SECOND: '100000' });
+  const redis = createRedis(redisUrl);
+  const queues = new Queues(redis, `hbc-${tag}-${Date.now()}`);
+  const deps = { config, db, redis, queues, clock: systemClock, logger: createLogger('silent'), metrics: createMetrics() };
+  const env = { DATABASE_URL: URL_, REDIS_URL: redisUrl, QUEUE_PREFIX: queues.prefix, SMTP_URL: smtp.url, EMAIL_RATE_PER_SECOND: '100000', HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN };
+  const children: ChildProcess[] = [];
+  try {
+    for (let i = 0; i < workers; i++) children.push(await spawnWorker(env));
+    await db.raw('CHECKPOINT');
+    const before = smtp.count();
+    const cpu0 = machineCpu();
+    const own0 = ownCpuMs();
+    const t0 = process.hrtime.bigint();
+    await sendNow(deps, workspaceId, campaignId);
+    while (smtp.count() - before < n) {
+      if (secs(t0) > 1800) throw new Error(`${tag}: only ${smtp.count() - before} of ${n} after 30 min`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const wall = secs(t0);
+    const cpu1 = machineCpu();
+    const run = { rate: n / wall, sinkCpu: (ownCpuMs() - own0) / 1000 / wall, machineBusy: (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total) };
+    log(`${tag}: ${run.rate.toFixed(0)} msg/s; sink (bench process) ${(100 * run.sinkCpu).toFixed(0)}% of one core; machine busy ${(100 * run.machineBusy).toFixed(0)}% of ${cpus().length} cores`);
+    return run;
+  } finally {
+    await Promise.all(children.map(stopChild));
+    for (const q of Object.values(QUEUE_NAMES)) await queues.get(q).obliterate({ force: true }).catch(() => undefined);
+    await queues.close();
+    await redis.quit();
+  }
+}
+
+export const bench: Bench = {
+  description: 'one email campaign on a single Redis and on a Redis Cluster, with one and three worker processes',
+  async run(ctx) {
+    const n = ctx.scale === 'full' ? 100_000 : 10_000;
+    const cluster = await ensureRedisCluster();
+    await recreateBenchDatabase(URL_);
+    const db = createDb(URL_, 10);
+    const smtp = await startSmtpPeer({ keep: false });
+    try {
+      await migrateLatest(db);
+      ctx.log('building dist (tsc -p tsconfig.build.json)');
+      const built = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: join(__dirname, '..'), encoding: 'utf8' });
+      if (built.status !== 0) throw new Error(`build failed: ${built.stdout}${built.stderr}`);
+      const r = {
+        single1: await runOnce(db, smtp, SINGLE, 1, n, 'single1', ctx.log),
+        cluster1: await runOnce(db, smtp, cluster, 1, n, 'cluster1', ctx.log),
+        single3: await runOnce(db, smtp, SINGLE, 3, n, 'single3', ctx.log),
+        cluster3: await runOnce(db, smtp, cluster, 3, n, 'cluster3', ctx.log),
+      };
+      const m = (name: string, v: Run, base?: { name: string; value: number }, target?: { text: string; met: boolean }): Metric => ({ name: `${name} (${n})`, value: v.rate, unit: 'msg/s', baseline: base, target });
+      const metrics: Metric[] = [
+        m('single Redis, 1 worker', r.single1),
+        m('cluster, 1 worker', r.cluster1, { name: 'single Redis, 1 worker', value: r.single1.rate }, { text: '>= 0.9x single', met: r.cluster1.rate >= 0.9 * r.single1.rate }),
+        m('single Redis, 3 workers', r.single3, { name: 'single Redis, 1 worker', value: r.single1.rate }, { text: '>= 2.5x one worker', met: r.single3.rate >= 2.5 * r.single1.rate }),
+        m('cluster, 3 workers', r.cluster3, { name: 'cluster, 1 worker', value: r.cluster1.rate }, { text: '>= 2.5x one worker', met: r.cluster3.rate >= 2.5 * r.cluster1.rate }),
+        m('cluster, 3 workers vs single', r.cluster3, { name: 'single Redis, 3 workers', value: r.single3.rate }, { text: '>= 0.9x single', met: r.cluster3.rate >= 0.9 * r.single3.rate }),
+      ];
+      for (const [k, v] of Object.entries(r)) {
+        metrics.push({ name: `${k}: SMTP sink CPU (one core = 100)`, value: 100 * v.sinkCpu, unit: '%' });
+        metrics.push({ name: `${k}: machine CPU busy (all ${cpus().length} cores)`, value: 100 * v.machineBusy, unit: '%' });
+      }
+      return metrics;
+    } finally {
+      await smtp.close();
+      await db.destroy();
+    }
+  },
+};
