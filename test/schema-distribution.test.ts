@@ -9,9 +9,9 @@ import { TEST_DATABASE_URL } from './helpers/env';
  * one of today's keys listed below, which the move to Citus has to rework first. A new table or
  * unique index without `workspace_id` fails here.
  */
-const REFERENCE_TABLES = ['workspaces', 'feed_cursors', 'dispatch_workers', 'knex_migrations', 'knex_migrations_lock'];
+const REFERENCE_TABLES = ['workspaces', 'feed_cursors', 'dispatch_workers', 'hark_secrets', 'knex_migrations', 'knex_migrations_lock'];
 
-/** Keys of the schema as it is (2026-12-07), each to become (workspace_id, ...) before distribution. */
+/** Keys of the schema as it is (2026-12-07, with the imports, connectors, inbox and consent history tables), each to become (workspace_id, ...) before distribution. */
 const TO_REWORK = [
   'api_keys.api_keys_key_hash_unique', // looked up by key hash before the workspace is known: a reference-table lookup or a hash-to-workspace map
   'api_keys.api_keys_pkey',
@@ -19,9 +19,17 @@ const TO_REWORK = [
   'automation_enrollments.automation_enrollments_pkey',
   'automations.automations_pkey',
   'campaigns.campaigns_pkey',
+  'connector_deliveries.connector_deliveries_name',
+  'connector_deliveries.connector_deliveries_pkey',
+  'connectors.connectors_pkey',
+  'consent_changes.consent_changes_pkey',
   'customer_stats.customer_stats_pkey',
   'customers.customers_pkey',
   'events.events_pkey',
+  'import_chunks.import_chunks_pkey',
+  'import_rows.import_rows_pkey',
+  'imports.imports_pkey',
+  'inbox_messages.inbox_messages_pkey',
   'message_events.message_events_pkey',
   'messages.messages_campaign_address',
   'messages.messages_campaign_customer',
@@ -39,6 +47,7 @@ const TO_REWORK = [
   'segments.segments_pkey',
   'suppressions.suppressions_pkey',
   'templates.templates_pkey',
+  'twilio_inbound.twilio_inbound_pkey', // a MessageSid is unique at Twilio, not per workspace: (workspace_id, sid) once the number maps to its workspace first
   'webhook_deliveries.webhook_deliveries_endpoint_id_message_event_id_unique',
   'webhook_deliveries.webhook_deliveries_pkey',
   'webhook_endpoints.webhook_endpoints_pkey',

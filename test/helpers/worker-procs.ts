@@ -24,6 +24,9 @@ export class WorkerProcs {
       REDIS_URL: server.deps.config.REDIS_URL,
       QUEUE_PREFIX: server.deps.queues.prefix,
       HARK_ADMIN_TOKEN: server.deps.config.HARK_ADMIN_TOKEN,
+      // The server's resolved secret: links the children sign verify on the server, and no child
+      // needs the database's generated one.
+      HARK_SIGNING_SECRET: server.deps.config.HARK_SIGNING_SECRET ?? '',
       ...env,
     };
     const child = spawn(process.execPath, ['-r', '@swc-node/register', script], { cwd: ROOT, env: full, stdio: ['ignore', 'pipe', 'pipe'] });
