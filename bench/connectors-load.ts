@@ -1,6 +1,6 @@
-import { fork } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
+import { inChild, serveInChild } from './fork';
 import { makePurchase } from './ingest-load';
 
 /**
@@ -98,25 +98,7 @@ export async function generateConnectorLoad(spec: ConnectorLoadSpec): Promise<Co
 }
 
 export function runConnectorLoad(spec: ConnectorLoadSpec): Promise<ConnectorLoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(__filename, [], { execArgv: ['-r', '@swc-node/register'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let done = false;
-    child.once('message', (m: { ok: true; result: ConnectorLoadResult } | { ok: false; error: string }) => {
-      done = true;
-      if (m.ok) resolve(m.result);
-      else reject(new Error(`load generator: ${m.error}`));
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => done || reject(new Error(`load generator exited with ${code}`)));
-    child.send(spec);
-  });
+  return inChild<ConnectorLoadSpec, ConnectorLoadResult>(__filename, spec);
 }
 
-if (require.main === module && process.send) {
-  process.once('message', (spec: ConnectorLoadSpec) => {
-    generateConnectorLoad(spec).then(
-      (result) => process.send!({ ok: true, result }, () => process.exit(0)),
-      (err: Error) => process.send!({ ok: false, error: err.stack ?? String(err) }, () => process.exit(1)),
-    );
-  });
-}
+serveInChild(module, generateConnectorLoad);

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../test/helpers/ports';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import type { Bench, Metric } from './harness';
@@ -34,14 +34,6 @@ const ROOT = join(__dirname, '..');
 const JOBS_PER_WORKER = 2; // dispatch worker concurrency, as dispatch-child.ts runs it
 const DROPS = 3;
 const SLOW_TX_MS = 8000;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A throwaway redis-server of this bench, on loopback, no persistence: a restart loses every job. */
 function startRedis(port: number): Promise<ChildProcess> {

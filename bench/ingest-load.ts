@@ -1,5 +1,5 @@
-import { fork } from 'node:child_process';
 import http from 'node:http';
+import { inChild, serveInChild } from './fork';
 
 /**
  * The ingest benchmark's load generator. It runs in a child process of its own (see `runLoad`):
@@ -113,25 +113,7 @@ export async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
  */
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   if (process.env.BENCH_LOADGEN === 'inprocess') return generateLoad(spec);
-  return new Promise((resolve, reject) => {
-    const child = fork(__filename, [], { execArgv: ['-r', '@swc-node/register'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let done = false;
-    child.once('message', (m: { ok: true; result: LoadResult } | { ok: false; error: string }) => {
-      done = true;
-      if (m.ok) resolve(m.result);
-      else reject(new Error(`load generator: ${m.error}`));
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => done || reject(new Error(`load generator exited with ${code}`)));
-    child.send(spec);
-  });
+  return inChild<LoadSpec, LoadResult>(__filename, spec);
 }
 
-if (require.main === module && process.send) {
-  process.once('message', (spec: LoadSpec) => {
-    generateLoad(spec).then(
-      (result) => process.send!({ ok: true, result }, () => process.exit(0)),
-      (err: Error) => process.send!({ ok: false, error: err.stack ?? String(err) }, () => process.exit(1)),
-    );
-  });
-}
+serveInChild(module, generateLoad);

@@ -1,7 +1,7 @@
 import { atRiskPerJob } from '../src/messages/dispatch';
 import { CRASH_TEST_PARALLEL } from './helpers/dispatch-child';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './helpers/ports';
 import { join } from 'node:path';
 import { newWorkspace } from './helpers/api';
 import { TEST_DATABASE_URL } from './helpers/env';
@@ -49,14 +49,6 @@ function worker(server: TestServer, rate = 40): Promise<ChildProcess> {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child));
     child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 90_000) {

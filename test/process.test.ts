@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from './helpers/ports';
 import { join } from 'node:path';
 import pg from 'pg';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/env';
@@ -23,14 +23,6 @@ function run(env: Record<string, string>) {
   child.stderr!.on('data', (d: Buffer) => (out.stderr += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return { child, out, exited };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 const children: ChildProcess[] = [];
