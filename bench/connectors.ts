@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config';
 import { createDb, migrateLatest } from '../src/db';
 import { createLogger } from '../src/logger';
 import { createMetrics } from '../src/ops/metrics';
-import { Queues } from '../src/queues';
+import { QUEUE_NAMES, Queues } from '../src/queues';
 import { createRedis } from '../src/redis';
 import { startConnectorWorker } from '../workers/connector-worker';
 import { Bench, Metric, percentile, recreateBenchDatabase } from './harness';
@@ -105,7 +105,7 @@ export const bench: Bench = {
       await child?.stop();
       await new Promise((r) => server.close(r));
       server.closeAllConnections();
-      const q = deps.queues.get('hark-connectors');
+      const q = deps.queues.get(QUEUE_NAMES.connectors);
       await q.obliterate({ force: true }).catch(() => undefined);
       await deps.queues.close();
       await db.destroy();

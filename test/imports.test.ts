@@ -1,3 +1,4 @@
+import { QUEUE_NAMES } from '../src/queues';
 import { request } from 'node:http';
 import type { Worker } from 'bullmq';
 import { startTestServer, TestServer } from './helpers/server';
@@ -248,7 +249,7 @@ describe('a worker that dies mid-import', () => {
     }
     const cleanDone = await importFile(clean, file, 'kind=purchases');
     // A large purchase import refits the predictions (API.md), as a job on the predictions queue.
-    expect(await srv.deps.queues.get('hark-predictions').getJob(`fit-${clean.id}-import-${cleanDone.id}`)).toBeTruthy();
+    expect(await srv.deps.queues.get(QUEUE_NAMES.predictions).getJob(`fit-${clean.id}-import-${cleanDone.id}`)).toBeTruthy();
     const done = (await crashed.api.get('/v1/imports')).body.data[0];
     expect(done).toMatchObject({ status: 'done', accepted: 4000, duplicates: 0, rejected: 0 });
     expect(await srv.deps.db('purchases').where({ workspace_id: crashed.id }).count({ n: '*' })).toEqual([{ n: '4000' }]);
