@@ -1,13 +1,15 @@
 /**
  * `npm test`'s pretest: what the suite needs before jest starts, on a fresh machine of the README's
  * kind (Debian, Node 20) with nothing else done.
- * - Postgres and Redis must answer: if not, one line saying which, where, and how to start it.
+ * - Postgres and Redis must answer. When the local one does not and this machine has it installed
+ *   (Debian's pg_ctlcluster, redis-server), it is started as .ci/run does; otherwise one line says
+ *   which, where, and how to start it.
  * - The browser tests drive Debian's chromium (playwright-core, no bundled browser): installed here
  *   with apt-get when it is missing and this process may (root, or sudo without a password);
  *   otherwise the reason is printed, and those tests skip (and fail under CI=true, see helpers/browser.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { DependencyDown, preflight } from '../src/ops/preflight';
 import { CHROMIUM } from './helpers/browser-path';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/env';
@@ -31,15 +33,47 @@ function installChromium(): string | null {
   return existsSync(CHROMIUM) ? null : `apt-get installed chromium, but not at ${CHROMIUM}`;
 }
 
-async function main() {
+const local = (url: string) => ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(new URL(url).hostname);
+
+/** Starts the machine's own Postgres or Redis, the way .ci/run does; false when it cannot. */
+function startService(which: 'Postgres' | 'Redis'): boolean {
   try {
-    await preflight(TEST_DATABASE_URL, TEST_REDIS_URL);
-  } catch (err) {
-    if (err instanceof DependencyDown) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
+    if (which === 'Postgres') {
+      if (!local(TEST_DATABASE_URL) || !existsSync('/usr/bin/pg_ctlcluster') || !existsSync('/etc/postgresql')) return false;
+      const version = readdirSync('/etc/postgresql')[0];
+      if (!version) return false;
+      say(`Postgres does not answer: starting it (pg_ctlcluster ${version} main start)`);
+      execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start'], { stdio: 'ignore' });
+      return true;
     }
-    throw err;
+    if (!local(TEST_REDIS_URL) || !existsSync('/usr/bin/redis-server')) return false;
+    const port = new URL(TEST_REDIS_URL).port || '6379';
+    say(`Redis does not answer: starting it (redis-server on 127.0.0.1:${port})`);
+    execFileSync('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', port, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main() {
+  const started = new Set<string>();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await preflight(TEST_DATABASE_URL, TEST_REDIS_URL);
+      break;
+    } catch (err) {
+      if (!(err instanceof DependencyDown)) throw err;
+      const which = /Postgres/.test(err.message.split('(')[0]!) ? 'Postgres' : 'Redis';
+      // Each is started once, then given half a minute to answer.
+      const fail = started.has(which) ? attempt >= 30 : !startService(which);
+      if (fail) {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(1);
+      }
+      started.add(which);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
   const problem = installChromium();
   if (problem) say(`${problem}; the browser tests will be skipped${process.env.CI === 'true' ? ' and, under CI=true, fail' : ''}`);
