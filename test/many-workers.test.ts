@@ -76,12 +76,14 @@ describe('three worker processes', () => {
     expect(Math.max(...per.values())).toBe(1);
 
     // Once per tick: a scheduler job's id ends in the time it was due; within [from, to] there are
-    // as many as ticks passed (give or take one at each edge), not three times that.
+    // at most as many as ticks passed (give or take one at each edge), not three times that. A busy
+    // machine runs fewer (a run longer than the tick delays the next: seen 7 of 16 under a loaded CI
+    // run), so the lower bound only says the work kept running.
     const expected = (to - from) / TICK_MS;
     for (const [what, ids] of [['tick', ticks], ['attribution', attributions], ['webhook-fanout', fanouts]] as const) {
       expect({ what, unique: new Set(ids).size }).toEqual({ what, unique: ids.length });
       const inWindow = ids.map((j) => Number(j.split(':').pop())).filter((t) => t >= from && t <= to).length;
-      expect({ what, inWindow, atMost: inWindow <= expected + 2, atLeast: inWindow >= expected * 0.5 }).toEqual({ what, inWindow, atMost: true, atLeast: true });
+      expect({ what, inWindow, atMost: inWindow <= expected + 2, atLeast: inWindow >= 2 }).toEqual({ what, inWindow, atMost: true, atLeast: true });
     }
   });
 });
