@@ -1,10 +1,10 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { ChildProcess, spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { recreateBenchDatabase } from './harness';
 import type { Bench, Metric } from './harness';
-import { ownCpuMs } from './proc';
+import { machineCpu, ownCpuMs } from './proc';
+import { startWorkerProcess, stopChild } from './worker-process';
 import { systemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
 import { createDb, Db, migrateLatest } from '../src/db';
@@ -47,34 +47,13 @@ async function seed(db: Db, n: number, tag: string) {
   return { workspaceId: String(ws.id), campaignId: String(c.id) };
 }
 
-/** Busy and total jiffies of all cores (/proc/stat). */
-function machineCpu(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3]! - f[4]!, total };
-}
 
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const root = join(__dirname, '..');
-  const child = spawn(process.execPath, [join(root, 'dist/src/main.js')], { cwd: root, env: { ...process.env, ROLE: 'worker', PORT: '0', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('hark listening') && resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
-  });
+  return startWorkerProcess([], { ...process.env, ROLE: 'worker', PORT: '0', LOG_LEVEL: 'info', ...env });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 interface Run {
   rate: number;

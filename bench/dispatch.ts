@@ -1,7 +1,8 @@
 import { recreateBenchDatabase } from './harness';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawnSync } from 'node:child_process';
 import { cpuSince, cpuSnapshot } from './dispatch-cpu';
 import { ownCpuMs, procStatusKb } from './proc';
+import { startWorkerProcess, stopChild } from './worker-process';
 import { join } from 'node:path';
 import type { Bench, Metric } from './harness';
 import { systemClock } from '../src/clock';
@@ -233,20 +234,6 @@ async function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string
   };
   // BENCH_WORKER_NODE_ARGS: extra node flags for the worker only (e.g. --cpu-prof to profile it).
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, join(root, 'dist/src/main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('hark listening') && resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
-  });
+  return startWorkerProcess(extra, env);
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
