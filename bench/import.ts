@@ -167,7 +167,7 @@ export const bench: Bench = {
   async run(ctx) {
     const scale = SCALES[ctx.scale];
     await recreateBenchDatabase(BENCH_DB);
-    const config = loadConfig({ ...process.env, DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: process.env.HARK_ADMIN_TOKEN ?? 'bench-operator-token-0123456789', LOG_LEVEL: 'silent', API_RATE_PER_MINUTE: '0' });
+    const config = loadConfig({ ...process.env, DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: process.env.HARK_ADMIN_TOKEN ?? 'bench-operator-token-0123456789', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef', LOG_LEVEL: 'silent', API_RATE_PER_MINUTE: '0' });
     const db = createDb(config.DATABASE_URL, 20);
     await migrateLatest(db);
     const redis = createRedis(config.REDIS_URL);
@@ -177,7 +177,7 @@ export const bench: Bench = {
     await new Promise((r) => server.once('listening', r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const dir = mkdtempSync(join(tmpdir(), 'hark-bench-import-'));
-    const child = await startWorkerChild(compileWorkerChild(ctx), { ...process.env, NODE_ENV: 'development', DATABASE_URL: BENCH_DB, REDIS_URL: config.REDIS_URL, QUEUE_PREFIX: prefix, HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN, HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef', LOG_LEVEL: 'warn' });
+    const child = await startWorkerChild(compileWorkerChild(ctx), { ...process.env, NODE_ENV: 'development', DATABASE_URL: BENCH_DB, REDIS_URL: config.REDIS_URL, QUEUE_PREFIX: prefix, HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN, HARK_SIGNING_SECRET: config.HARK_SIGNING_SECRET, LOG_LEVEL: 'warn' });
     await new Promise((r) => setTimeout(r, 1000));
     const idleRssMb = procStatusKb(child.pid!, 'VmRSS') / 1024;
     const metrics: Metric[] = [];

@@ -5,6 +5,7 @@ import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
 import { startImportWorker } from '../workers/import-worker';
 import { processImport } from '../src/imports/service';
+import { QUEUE_NAMES } from '../src/queues';
 
 let srv: TestServer;
 let worker: Worker;
@@ -120,6 +121,24 @@ describe('POST /v1/imports (purchases)', () => {
     expect(p.order_id).toBe('536365');
     expect(new Date(p.occurred_at).toISOString()).toBe('2010-12-01T08:26:00.000Z'); // London in winter is UTC
     expect(Number(p.total)).toBe(35.64);
+  });
+});
+
+describe('planner statistics', () => {
+  test('when a purchase import adds customers, then it refreshes the customers table statistics while it applies', async () => {
+    // Without them a new workspace's customers are unknown to the planner, which then probed its
+    // externalIds through any (workspace_id, ...) index: a scan of the workspace per purchase.
+    const analyzed = async () => Number((await srv.deps.db.raw(`SELECT analyze_count + autoanalyze_count AS n FROM pg_stat_user_tables WHERE relname = 'customers'`)).rows[0].n);
+    const before = await analyzed();
+    const ws = await newWorkspace(srv.url);
+    const done = await importFile(ws, PURCHASES, 'kind=purchases');
+    expect(done).toMatchObject({ status: 'done', accepted: 2 });
+    let after = before;
+    for (let i = 0; i < 40 && after === before; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await analyzed();
+    }
+    expect(after).toBeGreaterThan(before);
   });
 });
 

@@ -173,6 +173,9 @@ async function applyPurchases(db: Db, imp: repo.ImportRow, now: () => Date, hook
   const finished = new Map<number, string>(); // seq -> last orderId, of units committed out of order
   const running = new Set<Promise<void>>();
   let failure: unknown = null;
+  // The customers' statistics are refreshed after the first batch, then each time the rows
+  // applied have grown 8-fold: a few ANALYZEs per import (see repo.analyzeCustomers).
+  let analyzeAt = applied + 1;
 
   const commit = async (u: Unit) => {
     applied += u.rows;
@@ -194,6 +197,10 @@ async function applyPurchases(db: Db, imp: repo.ImportRow, now: () => Date, hook
       finished.delete(nextToAdvance++);
     }
     if (advanced !== undefined) await repo.advanceCursor(db, imp.id, advanced);
+    if (u.good.length && applied >= analyzeAt) {
+      analyzeAt = applied * 8;
+      await repo.analyzeCustomers(db);
+    }
     await hooks.afterPage?.(applied);
   };
   const dispatch = async (u: Unit) => {
