@@ -1,4 +1,3 @@
-import { QUEUE_NAMES } from '../src/queues';
 import { request } from 'node:http';
 import type { Worker } from 'bullmq';
 import { startTestServer, TestServer } from './helpers/server';
