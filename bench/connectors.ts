@@ -33,7 +33,7 @@ export const bench: Bench = {
   async run(ctx) {
     const s = SCALES[ctx.scale];
     await recreateBenchDatabase(BENCH_DB);
-    const config = loadConfig({ ...process.env, NODE_ENV: 'production', DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: 'bench-operator-token-0123456789', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef', LOG_LEVEL: 'silent', PORT: '0', DB_POOL_MAX: '20' });
+    const config = loadConfig({ ...process.env, NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525', DATABASE_URL: BENCH_DB, HARK_ADMIN_TOKEN: 'bench-operator-token-0123456789', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef', LOG_LEVEL: 'silent', PORT: '0', DB_POOL_MAX: '20' });
     const db = createDb(config.DATABASE_URL, config.DB_POOL_MAX);
     await migrateLatest(db);
     const redis = createRedis(config.REDIS_URL);
