@@ -1,3 +1,4 @@
+import { until } from './helpers/until';
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,15 +27,6 @@ afterAll(async () => {
   await srv.close();
 });
 
-async function until<T>(what: string, fn: () => T | Promise<T>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function setup(type: 'shopify' | 'woocommerce' = 'shopify') {
   const ws = await newWorkspace(srv.url);

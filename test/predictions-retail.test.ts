@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
+import { retailPurchases } from './helpers/retail';
 import { Worker, QueueEvents } from 'bullmq';
 import { startTestServer, TestServer } from './helpers/server';
 import { newWorkspace } from './helpers/api';
@@ -11,31 +10,12 @@ import { startPredictionsWorker } from '../workers/predictions-worker';
 
 const DAY = 86400000;
 
-interface Invoice {
-  orderId: string;
-  customer: { externalId: string };
-  occurredAt: string;
-  total: number;
-}
 
 /**
  * Online Retail invoices as purchases. Cancellations ("C" invoices) are skipped rather than
  * booked as refunds: they do not name the invoice they cancel, so there is nothing to refund.
  * Rows without a customer are skipped too.
  */
-function retailInvoices(): Invoice[] {
-  const rows = parse(readFileSync(`${__dirname}/fixtures/data/online-retail-sample.csv`), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
-  const byInvoice = new Map<string, { customer: string; at: string; cents: number }>();
-  for (const r of rows) {
-    if (!r.CustomerID || r.InvoiceNo!.startsWith('C')) continue;
-    const inv = byInvoice.get(r.InvoiceNo!) ?? { customer: String(Math.round(Number(r.CustomerID))), at: r.InvoiceDate!.replace(' ', 'T') + 'Z', cents: 0 };
-    inv.cents += Math.round(Number(r.Quantity) * Number(r.UnitPrice) * 100);
-    byInvoice.set(r.InvoiceNo!, inv);
-  }
-  return [...byInvoice.entries()]
-    .filter(([, v]) => v.cents >= 0)
-    .map(([no, v]) => ({ orderId: no, customer: { externalId: v.customer }, occurredAt: new Date(v.at).toISOString(), total: v.cents / 100 }));
-}
 
 /** Area under the ROC curve: the chance that a random positive outranks a random negative (ties count half). */
 function auc(scores: number[], labels: boolean[]): number {
@@ -78,14 +58,14 @@ describe('Online Retail: fitted on the data before the last 90 days, scored agai
   let rows: Array<{ external_id: string; churn_risk: number; p_alive: number; expected_purchases_90d: number; purchase_count: number }>;
   let label: (externalId: string) => boolean;
   let fit: any;
-  let invoices: Invoice[];
+  let invoices: ReturnType<typeof retailPurchases>;
   let cutoff: Date;
   let wsId: string;
 
   beforeAll(async () => {
     const ws = await newWorkspace(srv.url, 'retail');
     wsId = ws.id;
-    invoices = retailInvoices();
+    invoices = retailPurchases();
     for (let i = 0; i < invoices.length; i += 1000) {
       const res = await ws.api.post('/v1/purchases/batch', { purchases: invoices.slice(i, i + 1000) });
       expect(res.status).toBe(200);

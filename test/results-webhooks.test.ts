@@ -1,3 +1,4 @@
+import { until as untilMs } from './helpers/until';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -50,17 +51,10 @@ async function startReceiver() {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits, close: () => new Promise((r) => server.close(r)) };
 }
 
-async function until<T>(what: string, fn: () => T | Promise<T>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const clock = new ManualClock(new Date());
+const until = <T>(what: string, fn: () => T | Promise<T>, ms = 15_000) => untilMs(what, fn, ms);
+
 let srv: TestServer;
 let rx: Awaited<ReturnType<typeof startReceiver>>;
 let worker: Worker;
