@@ -1,7 +1,7 @@
 import { ensureDatabase, createDb, migrateLatest } from '../src/db';
 import { createWorkspace } from '../src/workspaces/repo';
 import { loadHistory } from '../src/predictions/history';
-import { validateWorkspace } from '../src/predictions/fit';
+import { gridCuts, validateWorkspace } from '../src/predictions/fit';
 import { fitWorkspace, scoreWorkspace } from '../src/predictions/service';
 import { membersQuery } from '../src/segments/service';
 import { putRules } from '../src/scoring/service';
@@ -11,7 +11,7 @@ import { Bench, BenchContext, Metric } from './harness';
  * npm run bench -- predictions [--scale small|full]
  * On its own database (hark_bench_predictions), one workspace of N customers (1,000,000 at full)
  * with purchase histories drawn from a BG/NBD-like process, loaded set-based in SQL. Measures:
- *  - fit: the one pass over purchases seen from three cut-offs (asOf, 90 and 180 days before), the
+ *  - fit: the one pass over purchases seen from the grid of cut-offs (asOf and every 30 days back to 270), the
  *    MBG/NBD fits at each, Gamma-Gamma, the churn model's training on the 90 days before asOf and its
  *    validation one step back; baseline: the history query alone (the read any fit must do);
  *  - fit + scoring: the whole nightly work for the workspace (target < 90 s at 1M), and the peak RSS;
@@ -67,7 +67,7 @@ export const bench: Bench = {
       ctx.log(`loaded ${customers} customers in ${(loadMs / 1000).toFixed(1)} s`);
 
       const DAY = 86_400_000;
-      const [, summaryMs] = await time(() => loadHistory(db, ws, AS_OF, [AS_OF, new Date(AS_OF.getTime() - 90 * DAY), new Date(AS_OF.getTime() - 180 * DAY)]));
+      const [, summaryMs] = await time(() => loadHistory(db, ws, AS_OF, gridCuts(AS_OF)));
       const [{ fit, summary }, fitMs] = await time(() => fitWorkspace(db, ws, AS_OF, 'day', new Date()));
       ctx.log(`fit ${fit.model} ${JSON.stringify(fit.params)} spend ${JSON.stringify(fit.spend_params)}`);
       ctx.log(`churn ${fit.churn?.kind} ${fit.churn?.reason ?? ''}; validation ${JSON.stringify({ ...fit.validation, calibration: undefined })}`);
@@ -96,7 +96,7 @@ export const bench: Bench = {
       // The issue's time targets are for 1,000,000 customers: judged only at full scale.
       const full = ctx.scale === 'full';
       return [
-        { name: `fit (${customers} customers)`, value: fitMs / 1000, unit: 's', baseline: { name: 'history query alone (3 cut-offs)', value: summaryMs / 1000 }, ...(full ? { target: { text: '< 60 s', met: fitMs < 60_000 } } : {}) },
+        { name: `fit (${customers} customers)`, value: fitMs / 1000, unit: 's', baseline: { name: `history query alone (${gridCuts(AS_OF).length} cut-offs)`, value: summaryMs / 1000 }, ...(full ? { target: { text: '< 60 s', met: fitMs < 60_000 } } : {}) },
         { name: `scoring (${scored} customers)`, value: scoreMs / 1000, unit: 's', baseline: { name: 'bare UPDATE of the same rows', value: bareMs / 1000 }, ...(full ? { target: { text: '< 60 s', met: scoreMs < 60_000 } } : {}) },
         { name: 'fit + training + validation + scoring', value: (fitMs + scoreMs) / 1000, unit: 's', baseline: { name: 'history query alone', value: summaryMs / 1000 }, ...(full ? { target: { text: '< 90 s', met: fitMs + scoreMs < 90_000 } } : {}) },
         { name: 'POST /v1/predictions/validate (cut-off 90 days back)', value: validateMs / 1000, unit: 's', baseline: { name: 'history query alone', value: summaryMs / 1000 } },

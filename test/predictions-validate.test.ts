@@ -66,7 +66,7 @@ describe('validation on real histories', () => {
     expect(bg.body.model).toBe('bg-nbd');
   }, 60_000);
 
-  test('when the Online Retail sample is validated from 2011-09-10, then churnRisk beats recency by 0.03 of AUC and the base rate on Brier', async () => {
+  test('when the Online Retail sample is validated from 2011-09-10, then churnRisk beats recency by 0.03 of AUC and the base rate on Brier, and is calibrated', async () => {
     const res = await retail.api.post('/v1/predictions/validate', { calibrationEnd: '2011-09-10T00:00:00Z' });
     expect(res.status).toBe(200);
     const v = res.body;
@@ -74,11 +74,10 @@ describe('validation on real histories', () => {
     expect(v.churnModel).toBe('learned');
     expect(v.churnAuc).toBeGreaterThanOrEqual(v.recencyAuc + 0.03);
     expect(v.brier).toBeLessThan(v.baseRateBrier);
-    // Not within 0.05 here: the model learns on June to September 2011, when 57% of this gift
-    // retailer's customers did not buy, and is judged on September to December, the run-up to
-    // Christmas, when 50% did not. Nothing in one year of history shows that season coming; the
-    // gap is recorded (0.07 when measured), not tuned away.
-    expect(v.meanChurnRisk - v.churnRate).toBeGreaterThan(0);
-    expect(v.meanChurnRisk - v.churnRate).toBeLessThan(0.08);
+    // The model learns on four windows 30 days apart (cut-offs 2011-03-14 to 2011-06-12), when 50%
+    // to 57% of this gift retailer's customers did not buy in the next 90 days, and is judged on
+    // September to December, the run-up to Christmas, when 49.6% did not. Trained on the last
+    // window alone it was 0.071 above; on the four, 0.0497 (a thin margin, recorded as measured).
+    expect(Math.abs(v.meanChurnRisk - v.churnRate)).toBeLessThan(0.05);
   }, 60_000);
 });

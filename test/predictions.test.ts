@@ -157,6 +157,9 @@ describe('CDNOW: fit and scores through the API', () => {
     expect(res.body.churn.model).toBe('logistic-regression');
     expect(res.body.churn.flagged).toBe(false);
     expect(res.body.churn.trainedOn).toMatchObject({ cutoff: '1997-07-02T00:00:00.000Z', customers: 2357 });
+    // Stacked with the windows 30, 60 and 90 days before that one, each labelled by its next 90 days.
+    expect(res.body.churn.trainedOn.windows.map((w: any) => w.cutoff)).toEqual(['1997-07-02T00:00:00.000Z', '1997-06-02T00:00:00.000Z', '1997-05-03T00:00:00.000Z', '1997-04-03T00:00:00.000Z']);
+    expect(res.body.churn.trainedOn.rows).toBe(4 * 2357);
     expect(res.body.likelyToChurn.fallback).toBe(false);
     // The validation one step back (applied at 1997-07-02, judged on the 90 days to 1997-09-30).
     expect(res.body.validation.calibrationEnd).toBe('1997-07-02T00:00:00.000Z');

@@ -31,7 +31,8 @@ export interface ChurnModel {
   logistic: Logistic | null; // the recency rule is a one-feature logistic, calibrated the same way
   reason: string | null;
   flagged: boolean; // the learned model ranked worse than recency in validation
-  trainedOn: { cutoff: string; customers: number; churnRate: number } | null;
+  /** The most recent window's cut-off, customers and churn rate; every window's; all rows learned from. */
+  trainedOn: { cutoff: string; customers: number; churnRate: number; rows?: number; rowsChurnRate?: number; windows?: Array<{ cutoff: string; customers: number; churnRate: number }> } | null;
   /**
    * The purchase model's parameters as fitted at the training cut-off. The BTYD features are
    * computed with these at training and when applied, so a feature means the same on both sides:
@@ -71,24 +72,53 @@ export function featureColumns(s: CutSummary, b: BtydOutputs, names: string[] = 
 /**
  * Rows a churn model is trained on at most: a dozen coefficients are pinned down long before this,
  * and above it Newton's passes cost seconds (4.4 s measured on 754k customers).
- * Larger workspaces train on every k-th customer in id order.
+ * Larger workspaces train on every k-th customer in id order, the rows shared out over the windows.
  */
 export const MAX_TRAINING_ROWS = 250_000;
 
-export function train(kind: 'learned' | 'recency', s: CutSummary, b: BtydOutputs, churned: Uint8Array, cutoff: Date, btydParams: BgNbdParams): ChurnModel {
+/** One training window: the customers of a cut-off with their features there, labelled by the 90 days after. */
+export interface TrainingWindow {
+  cutoff: Date;
+  s: CutSummary;
+  b: BtydOutputs;
+  churned: Uint8Array;
+}
+
+/** Every k-th customer of a window (k from its share of MAX_TRAINING_ROWS); all of them when they fit. */
+export function sampleRows(n: number, rows: number): Uint32Array | null {
+  if (n <= rows) return null;
+  const step = n / rows;
+  return Uint32Array.from({ length: rows }, (_, i) => Math.floor(i * step));
+}
+
+const rateOf = (y: Uint8Array) => {
+  let r = 0;
+  for (const v of y) r += v;
+  return Math.round((r / Math.max(1, y.length)) * 1e4) / 1e4;
+};
+
+/**
+ * Learns on the windows stacked, the most recent first (its cut-off and customers are `trainedOn`'s).
+ * Several windows, 30 days apart, average over what one 90-day stretch happened to do: the model's
+ * mean risk follows the training rows' churn rate, and one window's rate is one season's.
+ */
+export function train(kind: 'learned' | 'recency', windows: TrainingWindow[], btydParams: BgNbdParams): ChurnModel {
   const names = kind === 'learned' ? FEATURES.map((f) => f.name) : ['logRecency'];
-  let X = featureColumns(s, b, names);
-  let y = churned;
-  if (churned.length > MAX_TRAINING_ROWS) {
-    const step = churned.length / MAX_TRAINING_ROWS;
-    const pick = Uint32Array.from({ length: MAX_TRAINING_ROWS }, (_, i) => Math.floor(i * step));
-    X = X.map((col) => Float64Array.from(pick, (i) => col[i]!));
-    y = Uint8Array.from(pick, (i) => churned[i]!);
-  }
-  const logistic = trainLogistic(names, X, y);
-  let rate = 0;
-  for (const v of churned) rate += v;
-  return { kind, logistic, reason: null, flagged: false, trainedOn: { cutoff: cutoff.toISOString(), customers: churned.length, churnRate: rate / Math.max(1, churned.length) }, btydParams };
+  const cols = windows.map((w) => featureColumns(w.s, w.b, names));
+  const total = windows.reduce((n, w) => n + w.churned.length, 0);
+  const X = names.map(() => new Float64Array(total));
+  const y = new Uint8Array(total);
+  let o = 0;
+  windows.forEach((w, k) => {
+    const n = w.churned.length;
+    cols[k]!.forEach((c, j) => X[j]!.set(c, o));
+    y.set(w.churned, o);
+    o += n;
+  });
+  const pick = sampleRows(total, MAX_TRAINING_ROWS);
+  const logistic = pick ? trainLogistic(names, X.map((c) => Float64Array.from(pick, (i) => c[i]!)), Uint8Array.from(pick, (i) => y[i]!)) : trainLogistic(names, X, y);
+  const view = (w: TrainingWindow) => ({ cutoff: w.cutoff.toISOString(), customers: w.churned.length, churnRate: rateOf(w.churned) });
+  return { kind, logistic, reason: null, flagged: false, trainedOn: { ...view(windows[0]!), rows: total, rowsChurnRate: rateOf(y), windows: windows.map(view) }, btydParams };
 }
 
 export function ruleModel(reason: string): ChurnModel {

@@ -3,7 +3,8 @@ import { AppError } from '../errors';
 import type { PurchaseModel } from './btyd';
 import type { ChurnModel } from './churn';
 import { loadHistory, type History } from './history';
-import { DAY_MS, earliestDay, evaluate, fitCut, isFailure, learnChurn, MIN_REPEAT_CUSTOMERS, recencyFallback, type CutFailure, type CutFit, type Validation } from './pipeline';
+import { CHURN_DAYS } from './churn';
+import { DAY_MS, earliestDay, evaluate, fitCut, GRID_STEPS, isFailure, learnChurn, MIN_REPEAT_CUSTOMERS, recencyFallback, TRAINING_WINDOWS, WINDOW_STEP_DAYS, type CutFailure, type CutFit, type Validation, type WindowCuts } from './pipeline';
 import type { TimeUnit } from './repo';
 
 export interface FitAt {
@@ -23,35 +24,60 @@ function refuse(f: CutFailure, at: Date, path: string): never {
   );
 }
 
+/** The cut-offs a fit at `at` reads: `at` and every WINDOW_STEP_DAYS back, GRID_STEPS of them. */
+export function gridCuts(at: Date): Date[] {
+  return Array.from({ length: GRID_STEPS + 1 }, (_, i) => new Date(at.getTime() - i * WINDOW_STEP_DAYS * DAY_MS));
+}
+
+/** Steps of the grid from a cut-off to the one 90 days before it. */
+const CHURN_STEPS = CHURN_DAYS / WINDOW_STEP_DAYS;
+
+/** The older training windows for a model applied at grid step `a` (the first, at a + CHURN_STEPS, is implied). */
+function olderWindows(grid: number[], a: number): WindowCuts[] {
+  const out: WindowCuts[] = [];
+  for (let j = 1; j < TRAINING_WINDOWS; j++) {
+    const k = grid[a + CHURN_STEPS + j];
+    const kEnd = grid[a + j];
+    if (k !== undefined && kEnd !== undefined) out.push({ k, kEnd });
+  }
+  return out;
+}
+
 /**
- * Everything a fit at cut-off kApply does, on a History loaded with its two training cut-offs
- * (kTrain = 90 days before, kTrain2 = 180 days before): the purchase model there; the churn model
- * learned at kTrain on the 90 days up to kApply; and the same procedure one step back (applied at
- * kTrain, learned at kTrain2) scored on those 90 days. If that validation ranks worse than plain
+ * Everything a fit at cut-off grid[0] does, on a History loaded with the grid of cut-offs
+ * WINDOW_STEP_DAYS apart going back from it (grid[i] is the History's index of the cut-off i steps
+ * back): the purchase model there; the churn model learned on the windows starting 90, 120, 150 and
+ * 180 days back (the purchase model fitted at 90 days back, kTrain), each labelled with its next 90
+ * days; and the same procedure one churn window back (applied at kTrain, learned from kTrain2 =
+ * 180 days back) scored on the 90 days up to grid[0]. If that validation ranks worse than plain
  * recency, the churn model is flagged and replaced by the recency rule.
  */
-export function fitAt(h: History, kApply: number, kTrain: number, kTrain2: number, unit: TimeUnit, model: PurchaseModel, horizonDays: number[], path: string): FitAt {
+export function fitAt(h: History, grid: number[], unit: TimeUnit, model: PurchaseModel, horizonDays: number[], path: string): FitAt {
+  const kApply = grid[0]!;
+  const kTrain = grid[CHURN_STEPS]!;
+  const kTrain2 = grid[2 * CHURN_STEPS]!;
   const main = fitCut(h, kApply, unit, model, horizonDays);
   if (isFailure(main)) refuse(main ?? { reason: 'too_few_repeaters', repeaters: 0, customers: 0 }, h.cuts[kApply]!.at, path);
   const early = earliestDay(h);
   const trained = fitCut(h, kTrain, unit, model, [h.cuts[kApply]!.day - h.cuts[kTrain]!.day], main.fit.params);
-  let churn = learnChurn(h, main, trained, early);
+  const older = olderWindows(grid, 0);
+  let churn = learnChurn(h, main, trained, early, older, unit, model);
   let validation: Validation | null = null;
   if (!isFailure(trained)) {
     const trained2 = fitCut(h, kTrain2, unit, model, [], trained.fit.params);
-    validation = evaluate(h, trained, learnChurn(h, trained, trained2, early), kApply, kApply, model, unit);
+    validation = evaluate(h, trained, learnChurn(h, trained, trained2, early, olderWindows(grid, CHURN_STEPS), unit, model), kApply, kApply, model, unit);
     if (validation.churnAuc < validation.recencyAuc) {
       const what = validation.churnModel === 'learned' ? 'the learned churn model' : `the ${validation.churnModel} rule`;
-      churn = recencyFallback(h, main, trained, `${what} ranked worse than days since the last purchase on this workspace's last 90 days (AUC ${validation.churnAuc} against ${validation.recencyAuc})`);
+      churn = recencyFallback(h, main, trained, older, early, unit, model, `${what} ranked worse than days since the last purchase on this workspace's last 90 days (AUC ${validation.churnAuc} against ${validation.recencyAuc})`);
     }
   }
   return { main, churn, validation };
 }
 
 export async function fitAsOf(db: Db, workspaceId: string, asOf: Date, unit: TimeUnit, model: PurchaseModel): Promise<FitAt & { history: History }> {
-  const cuts = [asOf, new Date(asOf.getTime() - 90 * DAY_MS), new Date(asOf.getTime() - 180 * DAY_MS)];
+  const cuts = gridCuts(asOf);
   const history = await loadHistory(db, workspaceId, asOf, cuts);
-  return { ...fitAt(history, 0, 1, 2, unit, model, [], 'asOf'), history };
+  return { ...fitAt(history, cuts.map((_, i) => i), unit, model, [], 'asOf'), history };
 }
 
 /**
@@ -68,9 +94,10 @@ export async function validateWorkspace(db: Db, workspaceId: string, calibration
   if (hold.getTime() < calibrationEnd.getTime()) bad('holdoutEnd', 'calibrationEnd is after holdoutEnd');
   if (hold.getTime() > now.getTime()) bad('holdoutEnd', 'holdoutEnd is in the future');
   const upTo = new Date(Math.max(hold.getTime(), churnEnd.getTime()));
-  const cuts = [upTo, hold, churnEnd, calibrationEnd, new Date(calibrationEnd.getTime() - 90 * DAY_MS), new Date(calibrationEnd.getTime() - 180 * DAY_MS)];
+  const grid = gridCuts(calibrationEnd);
+  const cuts = [upTo, hold, churnEnd, ...grid];
   const h = await loadHistory(db, workspaceId, upTo, cuts);
   if (!h.cuts[3]!.n.some((v) => v > 0)) bad('calibrationEnd', 'calibrationEnd is before any purchase in this workspace');
-  const r = fitAt(h, 3, 4, 5, unit, model, [h.cuts[1]!.day - h.cuts[3]!.day], 'calibrationEnd');
+  const r = fitAt(h, grid.map((_, i) => 3 + i), unit, model, [h.cuts[1]!.day - h.cuts[3]!.day], 'calibrationEnd');
   return evaluate(h, r.main, r.churn, 2, 1, model, unit);
 }

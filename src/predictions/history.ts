@@ -117,3 +117,18 @@ export function purchasesBetween(h: History, s: CutSummary, from: number, to: nu
   const b = h.cuts[to]!.n;
   return Float64Array.from(s.index, (i) => b[i]! - a[i]!);
 }
+
+/** The customers of `s` at rows `pick`, in that order. */
+export function subsetSummary(s: CutSummary, pick: ArrayLike<number>): CutSummary {
+  const f = (v: Float64Array) => Float64Array.from(pick, (i) => v[i]!);
+  return {
+    customerId: Array.from(pick, (i) => s.customerId[i]!),
+    x: f(s.x),
+    txDays: f(s.txDays),
+    tDays: f(s.tDays),
+    repeatValue: f(s.repeatValue),
+    index: Int32Array.from(pick, (i) => s.index[i]!),
+    total: f(s.total),
+    n90: f(s.n90),
+  };
+}

@@ -1,7 +1,7 @@
 import type { BgNbdFit } from './bgnbd';
 import { btydOutputs, fitPurchaseModel, repeatBuyers, UNIT_DAYS, type BtydOutputs, type PurchaseModel } from './btyd';
-import { applyChurn, CHURN_DAYS, MIN_HISTORY_DAYS, MIN_TRAINING_CUSTOMERS, RULES, ruleModel, train, type ChurnModel } from './churn';
-import { purchasesBetween, summaryAt, type CutSummary, type History } from './history';
+import { applyChurn, CHURN_DAYS, MAX_TRAINING_ROWS, MIN_HISTORY_DAYS, MIN_TRAINING_CUSTOMERS, RULES, ruleModel, sampleRows, train, type ChurnModel, type TrainingWindow } from './churn';
+import { purchasesBetween, subsetSummary, summaryAt, type CutSummary, type History } from './history';
 import { ascending, auc, brier, calibrationDeciles, mean, precisionAtTop } from './metrics';
 import type { TimeUnit } from './repo';
 
@@ -39,10 +39,45 @@ export function churnLabels(h: History, s: CutSummary, from: number, to: number)
 }
 
 /**
- * The churn model to apply at `apply`'s cut-off, learned at `trained` (90 days earlier) on what its
- * customers did in the 90 days in between; the stated rule when the history is too thin for that.
+ * Training windows: the most recent labels the 90 days up to the cut-off the model is applied at;
+ * TRAINING_WINDOWS in all, WINDOW_STEP_DAYS apart, each older one kept when it had
+ * MIN_HISTORY_DAYS of purchases and MIN_TRAINING_CUSTOMERS customers before its cut-off.
  */
-export function learnChurn(h: History, apply: CutFit, trained: CutFit | CutFailure | null, earliestDay: number): ChurnModel {
+export const TRAINING_WINDOWS = 4;
+export const WINDOW_STEP_DAYS = 30;
+/** Cut-offs a fit needs, as steps of WINDOW_STEP_DAYS back from asOf: its windows' and its validation's (one churn window further back). */
+export const GRID_STEPS = 2 * (CHURN_DAYS / WINDOW_STEP_DAYS) + TRAINING_WINDOWS - 1;
+
+/** An older window: its cut-off and the cut-off 90 days later, as indices in the History. */
+export type WindowCuts = { k: number; kEnd: number };
+
+function trainingWindows(h: History, apply: CutFit, trained: CutFit, older: WindowCuts[], earliestDay: number, unit: TimeUnit, model: PurchaseModel): TrainingWindow[] {
+  const eligible = older.filter((w) => h.cuts[w.k]!.day - earliestDay >= MIN_HISTORY_DAYS && h.cuts[w.k]!.n.reduce((c, v) => c + (v > 0 ? 1 : 0), 0) >= MIN_TRAINING_CUSTOMERS);
+  const share = Math.floor(MAX_TRAINING_ROWS / (1 + eligible.length));
+  // Each window's rows are sampled before its BTYD features are worked out: at a million
+  // customers the features of every window in full would cost more than the fit.
+  const first = (() => {
+    const pick = sampleRows(trained.summary.x.length, share);
+    const s = pick ? subsetSummary(trained.summary, pick) : trained.summary;
+    const b = pick ? btydOutputs(trained.fit.params, model, s, unit) : trained.btyd;
+    return { cutoff: h.cuts[trained.k]!.at, s, b, churned: churnLabels(h, s, trained.k, apply.k) };
+  })();
+  const rest = eligible.map((w) => {
+    const all = summaryAt(h, w.k);
+    const pick = sampleRows(all.x.length, share);
+    const s = pick ? subsetSummary(all, pick) : all;
+    // Under the parameters of the most recent window's fit, as at application (see ChurnModel.btydParams).
+    return { cutoff: h.cuts[w.k]!.at, s, b: btydOutputs(trained.fit.params, model, s, unit), churned: churnLabels(h, s, w.k, w.kEnd) };
+  });
+  return [first, ...rest];
+}
+
+/**
+ * The churn model to apply at `apply`'s cut-off, learned at `trained` (90 days earlier) on what its
+ * customers did in the 90 days in between, and on the `older` windows stacked with it; the stated
+ * rule when the history is too thin for that.
+ */
+export function learnChurn(h: History, apply: CutFit, trained: CutFit | CutFailure | null, earliestDay: number, older: WindowCuts[], unit: TimeUnit, model: PurchaseModel): ChurnModel {
   const span = h.cuts[apply.k]!.day - earliestDay;
   if (span < MIN_HISTORY_DAYS) return ruleModel(`too little history to learn from: ${Math.floor(span)} days of purchases, at least ${MIN_HISTORY_DAYS} needed; churnRisk is ${RULES.btyd}`);
   if (isFailure(trained)) {
@@ -52,13 +87,12 @@ export function learnChurn(h: History, apply: CutFit, trained: CutFit | CutFailu
   }
   if (trained.summary.x.length < MIN_TRAINING_CUSTOMERS)
     return ruleModel(`too little history to learn from: ${trained.summary.x.length} customers had bought before the training cut-off, at least ${MIN_TRAINING_CUSTOMERS} needed; churnRisk is ${RULES.btyd}`);
-  const labels = churnLabels(h, trained.summary, trained.k, apply.k);
-  return train('learned', trained.summary, trained.btyd, labels, h.cuts[trained.k]!.at, trained.fit.params);
+  return train('learned', trainingWindows(h, apply, trained, older, earliestDay, unit, model), trained.fit.params);
 }
 
-/** The recency rule, learned on the same split as the model it replaces. */
-export function recencyFallback(h: History, apply: CutFit, trained: CutFit, why: string): ChurnModel {
-  const m = train('recency', trained.summary, trained.btyd, churnLabels(h, trained.summary, trained.k, apply.k), h.cuts[trained.k]!.at, trained.fit.params);
+/** The recency rule, learned on the same windows as the model it replaces. */
+export function recencyFallback(h: History, apply: CutFit, trained: CutFit, older: WindowCuts[], earliestDay: number, unit: TimeUnit, model: PurchaseModel, why: string): ChurnModel {
+  const m = train('recency', trainingWindows(h, apply, trained, older, earliestDay, unit, model), trained.fit.params);
   return { ...m, flagged: true, reason: `${why}; churnRisk is ${RULES.recency}` };
 }
 

@@ -11,7 +11,7 @@ export interface ModelView {
   params: { r: number; alpha: number; a: number; b: number }; logLikelihood: number;
   churn: {
     model: 'logistic-regression' | 'rule'; rule: 'recency' | 'btyd' | null; description: string; reason: string | null; flagged: boolean;
-    trainedOn: { cutoff: string; customers: number; churnRate: number } | null;
+    trainedOn: { cutoff: string; customers: number; churnRate: number; rows?: number; windows?: Array<{ cutoff: string; customers: number; churnRate: number }> } | null;
     weights: Array<{ feature: string; weight: number }>;
     distribution: Array<{ from: number; to: number; customers: number }> | null;
   };

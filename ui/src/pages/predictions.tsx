@@ -6,6 +6,11 @@ import type { ModelView, Validation } from './predictions-types';
 
 const MODEL_NAMES: Record<string, string> = { 'mbg-nbd': 'MBG/NBD (modified BG/NBD)', 'bg-nbd': 'BG/NBD' };
 const day = (iso: string) => iso.slice(0, 10);
+/** ", and at the N earlier cut-offs back to X": the windows stacked with the most recent one. */
+const trainedWindows = (t: NonNullable<ModelView['churn']['trainedOn']>) => {
+  const older = (t.windows ?? []).slice(1);
+  return older.length ? ` and at ${older.length} earlier cut-off${older.length > 1 ? 's' : ''} 30 days apart back to ${day(older[older.length - 1]!.cutoff)}` : '';
+};
 
 /** Predicted against observed share who did not buy, per tenth of customers by churnRisk, as paired columns. */
 function CalibrationChart({ v }: { v: Validation }) {
@@ -111,7 +116,7 @@ export function Predictions(_: { args: string[] }) {
             <div class="card" data-testid="churn-card">
               <div class="muted">Churn risk (no purchase in the next 90 days)</div>
               <div class="big">{m.churn.model === 'rule' ? `Rule: ${m.churn.rule}` : 'Learned'}</div>
-              <p>{m.churn.description}{m.churn.trainedOn ? `, trained on ${fmt(m.churn.trainedOn.customers)} customers as of ${day(m.churn.trainedOn.cutoff)}` : ''}.</p>
+              <p>{m.churn.description}{m.churn.trainedOn ? `, trained on ${fmt(m.churn.trainedOn.customers)} customers as of ${day(m.churn.trainedOn.cutoff)}${trainedWindows(m.churn.trainedOn)}` : ''}.</p>
               {m.churn.reason && <p class="muted">{m.churn.reason}</p>}
             </div>
           </div>
