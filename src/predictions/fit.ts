@@ -68,7 +68,7 @@ export function fitAt(h: History, grid: number[], unit: TimeUnit, model: Purchas
     validation = evaluate(h, trained, learnChurn(h, trained, trained2, early, olderWindows(grid, CHURN_STEPS), unit, model), kApply, kApply, model, unit);
     if (validation.churnAuc < validation.recencyAuc) {
       const what = validation.churnModel === 'learned' ? 'the learned churn model' : `the ${validation.churnModel} rule`;
-      churn = recencyFallback(h, main, trained, older, early, unit, model, `${what} ranked worse than days since the last purchase on this workspace's last 90 days (AUC ${validation.churnAuc} against ${validation.recencyAuc})`);
+      churn = recencyFallback(h, main, trained, early, unit, model, `${what} ranked worse than days since the last purchase on this workspace's last 90 days (AUC ${validation.churnAuc} against ${validation.recencyAuc})`);
     }
   }
   return { main, churn, validation };

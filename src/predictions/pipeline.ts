@@ -90,9 +90,13 @@ export function learnChurn(h: History, apply: CutFit, trained: CutFit | CutFailu
   return train('learned', trainingWindows(h, apply, trained, older, earliestDay, unit, model), trained.fit.params);
 }
 
-/** The recency rule, learned on the same windows as the model it replaces. */
-export function recencyFallback(h: History, apply: CutFit, trained: CutFit, older: WindowCuts[], earliestDay: number, unit: TimeUnit, model: PurchaseModel, why: string): ChurnModel {
-  const m = train('recency', trainingWindows(h, apply, trained, older, earliestDay, unit, model), trained.fit.params);
+/**
+ * The recency rule, as RULES says: calibrated on the last 90 days alone. Stacked with older windows
+ * it could turn over: where the model it replaces lost to recency, the windows may disagree on what
+ * recency means (test/helpers/predictions-data.ts builds such a history).
+ */
+export function recencyFallback(h: History, apply: CutFit, trained: CutFit, earliestDay: number, unit: TimeUnit, model: PurchaseModel, why: string): ChurnModel {
+  const m = train('recency', trainingWindows(h, apply, trained, [], earliestDay, unit, model), trained.fit.params);
   return { ...m, flagged: true, reason: `${why}; churnRisk is ${RULES.recency}` };
 }
 
