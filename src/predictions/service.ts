@@ -133,7 +133,7 @@ function churnView(f: FitRow) {
   return {
     model: c.kind === 'learned' ? ('logistic-regression' as const) : ('rule' as const),
     rule: c.kind === 'learned' ? null : c.kind,
-    description: c.kind === 'learned' ? 'L2-regularised logistic regression learned on what this workspace\'s customers did in the 90 days after four earlier cut-offs, 30 days apart' : RULES[c.kind],
+    description: c.kind === 'learned' ? 'L2-regularised logistic regression learned on what this workspace\'s customers did in the 90 days after up to four earlier cut-offs, 30 days apart' : RULES[c.kind],
     reason: c.reason,
     flagged: c.flagged,
     trainedOn: c.trainedOn,
