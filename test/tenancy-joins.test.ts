@@ -6,6 +6,7 @@ import * as campaigns from '../src/campaigns/service';
 import { dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
 import { heartbeat } from '../src/messages/repo';
+import { maintainMessageEventPartitions } from '../src/messages/partitions';
 import { runAttribution } from '../src/results/attribution';
 import { rollRecentStats } from '../src/stats/roll';
 import { fanOutEvents } from '../src/webhooks/service';
@@ -174,6 +175,7 @@ describe('tenancy: no query joins two tenants rows', () => {
   test('when two shops go through the API and the workers, then every join of two tenant tables equates their workspace_id, or is a reviewed exception', async () => {
     await shopLife('north');
     await shopLife('south');
+    await maintainMessageEventPartitions(server.deps.db, clock.now(), { aheadMonths: 2, retentionMonths: 13 });
     stop();
     expect(captured.length).toBeGreaterThan(300);
 
