@@ -77,6 +77,8 @@ export const configSchema = z.object({
   IMPORT_MAX_BYTES: intFromEnv(200 * 1024 * 1024, 1024, 2 ** 40),
   /** Imports one worker process runs at once. */
   IMPORT_CONCURRENCY: intFromEnv(1, 1, 16),
+  // Months of message_events kept (src/messages/partitions.ts); 0 keeps everything.
+  MESSAGE_EVENTS_RETENTION_MONTHS: intFromEnv(13, 0, 1200),
 });
 
 /** The built-in inbox's address: SMTP_URL or TWILIO_API_URL set to it delivers into hark's own inbox. */

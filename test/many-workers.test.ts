@@ -59,7 +59,7 @@ describe('three worker processes', () => {
     };
     expect((await server.deps.queues.get(QUEUE_NAMES.predictions).getJobSchedulers()).map((s) => s.key)).toEqual(['nightly-fit']);
     expect(await pending(QUEUE_NAMES.predictions)).toEqual(['nightly-fit']);
-    expect(await pending(QUEUE_NAMES.maintenance)).toEqual(['stats-roll']);
+    expect(await pending(QUEUE_NAMES.maintenance)).toEqual(['message-partitions', 'stats-roll']);
     expect((await server.deps.queues.get(QUEUE_NAMES.results).getJobSchedulers()).map((s) => s.key)).toEqual(['attribution']);
 
     // Counted from here: all three processes have registered their schedules.

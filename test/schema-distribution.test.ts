@@ -30,7 +30,6 @@ const TO_REWORK = [
   'import_rows.import_rows_pkey',
   'imports.imports_pkey',
   'inbox_messages.inbox_messages_pkey',
-  'message_events.message_events_pkey',
   'messages.messages_campaign_address',
   'messages.messages_campaign_customer',
   'messages.messages_conversion_purchase',

@@ -49,7 +49,7 @@ export async function lastMembershipId(trx: Knex.Transaction, segmentId: string)
 // within the last N days. `a` is the automation row.
 const MAY_ENTER = `NOT EXISTS (
   SELECT 1 FROM automation_enrollments e
-  WHERE e.automation_id = a.id AND e.customer_id = cand.customer_id
+  WHERE e.automation_id = a.id AND e.workspace_id = a.workspace_id AND e.customer_id = cand.customer_id
     AND (e.state = 'active' OR a.reentry_after_days IS NULL
          OR e.entered_at > ?::timestamptz - make_interval(days => a.reentry_after_days)))`;
 

@@ -23,7 +23,7 @@ export async function claimDue(
   only: { automationId?: string; enrollmentId?: string } = {},
 ): Promise<DueEnrollment[]> {
   const q = trx('automation_enrollments as e')
-    .join('automations as a', 'a.id', 'e.automation_id')
+    .join('automations as a', (j) => j.on('a.id', 'e.automation_id').andOn('a.workspace_id', 'e.workspace_id'))
     .where('e.state', 'active')
     .andWhere('e.next_step_at', '<=', now)
     .andWhere('a.enabled', true)
@@ -51,10 +51,10 @@ export async function purchasedSinceEntry(trx: Knex.Transaction, enrollmentIds: 
   if (!enrollmentIds.length) return new Set();
   const { rows } = await trx.raw(
     `SELECT e.id FROM automation_enrollments e
-     JOIN automations a ON a.id = e.automation_id
+     JOIN automations a ON a.id = e.automation_id AND a.workspace_id = e.workspace_id
      WHERE e.id = ANY(?::bigint[])
        AND EXISTS (SELECT 1 FROM purchases p
-                   WHERE p.customer_id = e.customer_id
+                   WHERE p.customer_id = e.customer_id AND p.workspace_id = e.workspace_id
                      AND (p.occurred_at > e.entered_at OR p.created_at > e.entered_at)
                      AND NOT (a.trigger_type = 'purchase' AND p.id = e.trigger_ref))`,
     bindings([enrollmentIds]),

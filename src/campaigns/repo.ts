@@ -150,7 +150,7 @@ export async function completeFinished(db: Conn, now: Date): Promise<string[]> {
   const { rows } = await db.raw(
     `UPDATE campaigns c SET status = 'sent', finished_at = ?, updated_at = ?
       WHERE c.status = 'sending' AND c.fanned_out_at IS NOT NULL AND coalesce(c.ab_test->>'phase', 'decided') = 'decided'
-        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.status IN ('queued', 'sending'))
+        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.workspace_id = c.workspace_id AND m.status IN ('queued', 'sending'))
       RETURNING c.id`,
     bindings([now, now]),
   );
@@ -166,7 +166,7 @@ export async function listMessages(
   beforeId?: string,
 ) {
   const q = db('messages as m')
-    .leftJoin('customers as c', 'c.id', 'm.customer_id')
+    .leftJoin('customers as c', (j) => j.on('c.id', 'm.customer_id').andOn('c.workspace_id', 'm.workspace_id'))
     .where('m.workspace_id', workspaceId)
     .select('m.*', 'c.external_id as customer_external_id')
     .orderBy('m.id', 'desc')

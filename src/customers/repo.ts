@@ -138,7 +138,7 @@ export async function exportCustomer(db: Db, workspaceId: string, customer: { id
   const [purchases, items, refunds, events, messages, suppressions] = await Promise.all([
     db('purchases').where({ workspace_id: workspaceId, customer_id: customerId }).orderBy('occurred_at'),
     db('purchase_items').where({ workspace_id: workspaceId, customer_id: customerId }).orderBy('id'),
-    db('refunds as r').join('purchases as p', 'p.id', 'r.purchase_id').where({ 'p.workspace_id': workspaceId, 'p.customer_id': customerId }).orderBy('r.id').select('r.*', 'p.order_id'),
+    db('refunds as r').join('purchases as p', (j) => j.on('p.id', 'r.purchase_id').andOn('p.workspace_id', 'r.workspace_id')).where({ 'p.workspace_id': workspaceId, 'p.customer_id': customerId }).orderBy('r.id').select('r.*', 'p.order_id'),
     db('events').where({ workspace_id: workspaceId, customer_id: customerId }).orderBy('occurred_at'),
     db('messages').where({ workspace_id: workspaceId, customer_id: customerId }).orderBy('id'),
     suppressionOf(db, workspaceId, customer),

@@ -39,7 +39,7 @@ export async function searchCustomers(db: Db, workspaceId: string, q: string | u
   }
   const { rows } = await db.raw(
     `SELECT c.*, s.purchase_count, s.total_spent, s.last_purchase_at, s.lead_score, s.churn_risk
-     FROM customers c LEFT JOIN customer_stats s ON s.customer_id = c.id
+     FROM customers c LEFT JOIN customer_stats s ON s.customer_id = c.id AND s.workspace_id = c.workspace_id
      WHERE ${where.join(' AND ')} ORDER BY c.id DESC LIMIT ?`,
     bindings([...args, limit + 1]),
   );

@@ -27,11 +27,11 @@ export async function timeline(db: Db, customerId: string, limit: number, after?
       (SELECT p.occurred_at AS at, 'purchase' AS type, p.id,
          json_build_object('orderId', p.order_id, 'total', p.total, 'refunded', p.refunded, 'currency', p.currency, 'storeId', p.store_id, 'channel', p.channel,
            'items', coalesce((SELECT json_agg(json_build_object('sku', i.sku, 'name', i.name, 'category', i.category, 'brand', i.brand, 'quantity', i.quantity, 'unitPrice', i.unit_price) ORDER BY i.id)
-                              FROM purchase_items i WHERE i.purchase_id = p.id), '[]'::json)) AS data
+                              FROM purchase_items i WHERE i.purchase_id = p.id AND i.workspace_id = p.workspace_id), '[]'::json)) AS data
        FROM purchases p WHERE p.customer_id = ? ${past('p.occurred_at', 'purchase', 'p.id')} ORDER BY p.occurred_at DESC, p.id DESC LIMIT ?)
       UNION ALL
       (SELECT r.created_at, 'refund', r.id, json_build_object('orderId', p.order_id, 'amount', r.amount, 'refundId', r.refund_id)
-       FROM purchases p JOIN refunds r ON r.purchase_id = p.id WHERE p.customer_id = ? ${past('r.created_at', 'refund', 'r.id')} ORDER BY r.created_at DESC, r.id DESC LIMIT ?)
+       FROM purchases p JOIN refunds r ON r.purchase_id = p.id AND r.workspace_id = p.workspace_id WHERE p.customer_id = ? ${past('r.created_at', 'refund', 'r.id')} ORDER BY r.created_at DESC, r.id DESC LIMIT ?)
       UNION ALL
       (SELECT e.occurred_at, 'event', e.id, json_build_object('eventType', e.type, 'channel', e.channel, 'device', e.device, 'properties', e.properties)
        FROM events e WHERE e.customer_id = ? ${past('e.occurred_at', 'event', 'e.id')} ORDER BY e.occurred_at DESC, e.id DESC LIMIT ?)

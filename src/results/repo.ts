@@ -91,7 +91,7 @@ export async function aggregate(db: Db, owner: Owner, groupBy: GroupBy | null): 
   const g = groupBy ? GROUPS[groupBy] : null;
   const inner = `SELECT ${g ? g.expr : `'all'`} AS grp, ${AGGREGATES}
          FROM messages m
-         LEFT JOIN purchases p ON p.id = m.conversion_purchase_id AND p.refunded > 0
+         LEFT JOIN purchases p ON p.id = m.conversion_purchase_id AND p.workspace_id = m.workspace_id AND p.refunded > 0
         WHERE ${where}
         ${g ? 'GROUP BY 1' : ''}`;
   const sql = g?.expand

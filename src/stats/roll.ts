@@ -16,7 +16,7 @@ export async function rollRecentStats(db: Db, now: Date, workspaceId?: string): 
      FROM (
        SELECT s2.customer_id, count(p.id)::int AS n, coalesce(sum(p.total - p.refunded), 0) AS spent
        FROM customer_stats s2
-       LEFT JOIN purchases p ON p.customer_id = s2.customer_id AND p.occurred_at > ? AND p.occurred_at <= ?
+       LEFT JOIN purchases p ON p.customer_id = s2.customer_id AND p.workspace_id = s2.workspace_id AND p.occurred_at > ? AND p.occurred_at <= ?
        WHERE (s2.purchases_90d > 0 OR s2.last_purchase_at > ?) ${workspaceId ? 'AND s2.workspace_id = ?' : ''}
        GROUP BY s2.customer_id
      ) w

@@ -57,7 +57,7 @@ export async function buildRenderContexts(db: Conn, workspaceId: string, custome
   if (!customerIds.length) return out;
   const { rows } = await db.raw(
     `SELECT c.*, ${statsColumns}, s.lead_score, s.p_alive, s.churn_risk, s.expected_purchases_90d, s.predicted_spend_365d
-       FROM customers c LEFT JOIN customer_stats s ON s.customer_id = c.id
+       FROM customers c LEFT JOIN customer_stats s ON s.customer_id = c.id AND s.workspace_id = c.workspace_id
       WHERE c.workspace_id = ? AND c.id = ANY(?::bigint[])`,
     [workspaceId, customerIds] as unknown as Knex.RawBinding[],
   );

@@ -68,8 +68,8 @@ export async function insertDeliveries(trx: Knex.Transaction, eventIds: string[]
                 'variant', m.variant, 'customerExternalId', c.external_id) || e.data)),
             'pending', ?, ?
        FROM message_events e
-       JOIN messages m ON m.id = e.message_id
-       LEFT JOIN customers c ON c.id = m.customer_id
+       JOIN messages m ON m.id = e.message_id AND m.workspace_id = e.workspace_id
+       LEFT JOIN customers c ON c.id = m.customer_id AND c.workspace_id = m.workspace_id
        JOIN webhook_endpoints w ON w.workspace_id = e.workspace_id AND NOT w.disabled
                                AND (w.event_types IS NULL OR e.type = ANY(w.event_types))
       WHERE e.id = ANY(?::bigint[])
@@ -145,8 +145,8 @@ export async function listDeliveries(db: Conn, workspaceId: string, endpointId: 
 onErasure(async (trx, workspaceId, customerId) => {
   await trx.raw(
     `UPDATE webhook_deliveries d SET payload = (d.payload #- '{data,customerExternalId}') #- '{data,url}'
-       FROM message_events e JOIN messages m ON m.id = e.message_id
-      WHERE d.workspace_id = ? AND d.message_event_id = e.id AND m.workspace_id = ? AND m.customer_id = ?`,
+       FROM message_events e JOIN messages m ON m.id = e.message_id AND m.workspace_id = e.workspace_id
+      WHERE d.workspace_id = ? AND d.message_event_id = e.id AND e.workspace_id = d.workspace_id AND m.workspace_id = ? AND m.customer_id = ?`,
     [workspaceId, workspaceId, customerId],
   );
 });
