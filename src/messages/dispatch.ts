@@ -130,6 +130,7 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
         return;
       }
       const outcome = await sendOne(ctx, m, cache, ctx.clock.now());
+      ctx.rate.sent(m.channel);
       outcomes.push(outcome);
       unwritten++;
       if (outcomes.length >= chunk) write();

@@ -35,6 +35,9 @@ export const GRANT_LEAD_MS = 250;
  */
 export const LATE_MS = 20;
 
+/** The longest the other sends wait for a process's first send on a channel (see pace). */
+export const FIRST_SEND_MS = 2000;
+
 type Gcra = (key: string, n: number, intervalUs: number, aheadUs: number) => Promise<[number, number]>;
 
 /**
@@ -47,6 +50,8 @@ type Gcra = (key: string, n: number, intervalUs: number, aheadUs: number) => Pro
 export class RateLimiter {
   /** This process's reserved send instants per channel (performance.now() ms), ascending. */
   private readonly instants = new Map<string, number[]>();
+  /** Per channel: opened once this process's first send on it has finished (see pace). */
+  private readonly firstSend = new Map<string, { opened: Promise<void>; open(): void; isOpen: boolean }>();
   private readonly gcra: Gcra;
 
   constructor(
@@ -100,6 +105,30 @@ export class RateLimiter {
    * dropped), so a send never goes without one.
    */
   async pace(channel: string, signal?: AbortSignal): Promise<boolean> {
+    // A process's first send on a channel pays one-time costs after its instant (the first
+    // provider connection, code compiled on first use): 100-500 ms on the test machine, during
+    // which the next instants' sends would pile up behind it and then leave together. So the
+    // first send goes alone, and the others take their instants once it has finished (sent()),
+    // or after FIRST_SEND_MS at most.
+    const gate = this.firstSend.get(channel);
+    if (!gate) {
+      let resolve = () => {};
+      const opened = new Promise<void>((r) => (resolve = r));
+      const g = { opened, isOpen: false, open: () => ((g.isOpen = true), clearTimeout(timer), resolve()) };
+      const timer = setTimeout(g.open, FIRST_SEND_MS);
+      this.firstSend.set(channel, g);
+    } else if (!gate.isOpen) {
+      await Promise.race([gate.opened, sleep(FIRST_SEND_MS, signal)]);
+    }
+    return this.next(channel, signal);
+  }
+
+  /** A send paced on `channel` has finished (whatever its outcome): the first one lets the others go (see pace). */
+  sent(channel: string): void {
+    this.firstSend.get(channel)?.open();
+  }
+
+  private async next(channel: string, signal?: AbortSignal): Promise<boolean> {
     let dropped = 0;
     for (;;) {
       if (signal?.aborted) return false;
