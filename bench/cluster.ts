@@ -33,7 +33,7 @@ import { ensureRedisCluster } from '../test/helpers/redis-cluster';
  * (their sender threads included), the bench database's Postgres backends, the Redis processes (shared
  * with anything else on them), the sink (this bench process: near 100% it would be the
  * bottleneck), and the machine's busy share of all cores.
- * Full: 100,000 emails per run at once, 20,000 through the relay; small: 10,000 and 4,000. Own
+ * Full: 100,000 emails per run at once, 30,000 through the relay; small: 10,000 and 4,000. Own
  * database hark_bench_cluster.
  */
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/hark_bench_cluster';
@@ -139,7 +139,7 @@ export const bench: Bench = {
   description: 'one email campaign on a single Redis and on a Redis Cluster, with one and three worker processes, into a sink that answers at once and one that answers like a relay',
   async run(ctx) {
     const n = ctx.scale === 'full' ? 100_000 : 10_000;
-    const nRelay = ctx.scale === 'full' ? 20_000 : 4_000;
+    const nRelay = ctx.scale === 'full' ? 30_000 : 4_000;
     const cluster = await ensureRedisCluster();
     await recreateBenchDatabase(URL_);
     const db = createDb(URL_, 10);
