@@ -116,6 +116,7 @@ export class RateLimiter {
       const opened = new Promise<void>((r) => (resolve = r));
       const g = { opened, isOpen: false, open: () => ((g.isOpen = true), clearTimeout(timer), resolve()) };
       const timer = setTimeout(g.open, FIRST_SEND_MS);
+      timer.unref();
       this.firstSend.set(channel, g);
     } else if (!gate.isOpen) {
       await Promise.race([gate.opened, sleep(FIRST_SEND_MS, signal)]);
