@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** CPU and memory of processes and threads as Linux reports them in /proc, for the benches. */
 
@@ -37,4 +37,28 @@ export function machineCpu(): { busy: number; total: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
   return { busy: total - f[3]! - f[4]!, total };
+}
+
+/** Pids whose command line (/proc/<pid>/cmdline, NULs as spaces) passes `match`. */
+export function pidsWhere(match: (cmdline: string) => boolean): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (match(readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim())) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU (ms) of a changing set of processes between two reads: `take()` at the start, `since()` at
+ * the end sums each process's CPU since the start (from zero for one that began meanwhile; one
+ * that ended meanwhile is missed, so read before stopping them).
+ */
+export function cpuOf(pids: () => number[]): { since(): number } {
+  const start = new Map(pids().map((p) => [p, procCpuMs(p)]));
+  return { since: () => pids().reduce((sum, p) => sum + Math.max(0, procCpuMs(p) - (start.get(p) ?? 0)), 0) };
 }

@@ -142,20 +142,19 @@ describe('hark on a Redis Cluster', () => {
     const counts = await expectAtMostOnce(ws, id, domain, N);
     // The killed process held at most its running jobs' lanes in 'sending' (2 jobs at once).
     expect(counts.unknown).toBeLessThanOrEqual(2 * atRiskPerJob(CRASH_TEST_PARALLEL));
-    // The ceiling holds across the processes, at the SMTP server. The limiter counts its grants per
-    // wall-clock second exactly, but a send leaves its grant after a variable delay (rendering, the
-    // sender thread, a busy machine), and grants late in one second arrive in the next: single
-    // seconds at the server wobble around the limit (seen: up to +32% in one second, the next ones
-    // lower), so the test holds the mean and every 5 s. A limiter per process (seen: 504 in 5 s)
-    // would let two workers send at twice it.
+    // The ceiling holds across the processes, at the SMTP server: every whole second the server
+    // saw (the first and last are partial) within EMAIL_RATE_PER_SECOND + 5%. The limiter spaces
+    // its grants 1/rate apart across the processes (src/messages/rate.ts), and a lane sends at its
+    // grant's instant, so a second at the server gets no burst of grants that arrived late. A
+    // limiter per process would let two workers send at twice it.
     const perSecond = new Map<number, number>();
     for (const m of smtp.received) if (m.envelopeTo[0]!.endsWith(`@${domain}`)) perSecond.set(Math.floor(m.at / 1000), (perSecond.get(Math.floor(m.at / 1000)) ?? 0) + 1);
     const seconds = [...perSecond.keys()].sort((a, b) => a - b);
     const series = Array.from({ length: seconds.at(-1)! - seconds[0]! + 1 }, (_, i) => perSecond.get(seconds[0]! + i) ?? 0);
-    const windows = series.slice(0, -4).map((_, i) => series.slice(i, i + 5).reduce((a, b) => a + b, 0));
-    expect(Math.max(...windows)).toBeLessThanOrEqual(5 * RATE * 1.1);
-    // Whole seconds only: the first and last are partial.
     const inner = series.slice(1, -1);
+    if (process.env.CLUSTER_TEST_SERIES) process.stderr.write(`sends a second at the SMTP server: ${series.join(' ')}\n`);
+    // Seconds (by their index in the series) over the ceiling: none.
+    expect(inner.flatMap((n, i) => (n > RATE * 1.05 ? [{ second: i + 1, sends: n }] : []))).toEqual([]);
     expect(inner.reduce((a, b) => a + b, 0) / inner.length).toBeLessThanOrEqual(RATE * 1.05);
     // It was the ceiling that paced the send, not a slow worker: several full seconds near it.
     expect([...perSecond.values()].filter((n) => n >= RATE * 0.8).length).toBeGreaterThanOrEqual(3);

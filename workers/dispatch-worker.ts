@@ -41,9 +41,10 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
   let channels = opts.channels;
   if (!channels) {
     const own = channelsFromConfig(deps.config);
-    // Loading nodemailer and twilio in the thread takes a few hundred ms of CPU: do it at boot,
-    // not in front of a campaign's first sends.
-    void own.warm();
+    // Loading nodemailer and twilio in the thread takes a few hundred ms of CPU: done at boot,
+    // before the first job. Sends handed to a thread still loading would wait there past the
+    // instants the rate limiter gave them and then leave at once, over the ceiling in that second.
+    await own.warm();
     channels = own;
   }
   // Aborted by close(): running jobs stop claiming, finish their sends and give back their rows.

@@ -122,7 +122,15 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
         if (m) ready.unshift(m);
         return;
       }
+      // The send waits for its instant under the rate ceiling (src/messages/rate.ts) here, next to
+      // the provider call; a shutdown or a limiter failure during the wait gives the row back.
+      const due = await ctx.rate.pace(m.channel, ctx.stopping).catch((err) => void (failure ??= err));
+      if (!due) {
+        ready.unshift(m);
+        return;
+      }
       const outcome = await sendOne(ctx, m, cache, ctx.clock.now());
+      ctx.rate.sent(m.channel);
       outcomes.push(outcome);
       unwritten++;
       if (outcomes.length >= chunk) write();

@@ -35,6 +35,12 @@ export interface SmtpPeerOptions {
   dropAfterData?: (to: string) => boolean;
   /** Recipients whose RCPT TO is answered by cutting the connection: the message never reached the server. */
   dropAtRcpt?: (to: string) => boolean;
+  /**
+   * The answer to the end of each message's data comes this many ms later (default 0), as a real
+   * relay's does after it queued the message (tens of ms): a benchmark's model of a relay's latency.
+   * The message counts as received (`at`) when its data ended.
+   */
+  answerAfterMs?: number;
 }
 
 const smtpError = (code: number, message: string) => Object.assign(new Error(message), { responseCode: code });
@@ -87,7 +93,8 @@ export async function startSmtpPeer(opts: SmtpPeerOptions = {}): Promise<SmtpPee
         });
         notify();
         if (session.envelope.rcptTo.some((r) => opts.dropAfterData?.(r.address.toLowerCase()))) return cut(session);
-        cb();
+        if (opts.answerAfterMs) setTimeout(cb, opts.answerAfterMs);
+        else cb();
       });
     },
   });
