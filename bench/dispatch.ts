@@ -1,8 +1,9 @@
 import { recreateBenchDatabase } from './harness';
 import { ChildProcess, spawnSync } from 'node:child_process';
 import { cpuSince, cpuSnapshot } from './dispatch-cpu';
-import { ownCpuMs, procStatusKb } from './proc';
-import { startWorkerProcess, stopChild } from './worker-process';
+import { ownCpuMs, procCpuMs, procStatusKb } from './proc';
+import { readdirSync, readFileSync } from 'node:fs';
+import { startWorkerProcess, stopChild, WORKER_NODE_OPTIONS } from './worker-process';
 import { join } from 'node:path';
 import type { Bench, Metric } from './harness';
 import { systemClock } from '../src/clock';
@@ -19,9 +20,11 @@ import { startSmtpPeer } from '../test/helpers/smtp-peer';
 import { startTwilioStandin } from '../test/helpers/twilio-standin';
 
 /**
- * Issue 4 targets: fan-out of 1,000,000 recipients under 60 s (baseline: one bare INSERT ... SELECT
- * of as many message rows); email end-to-end >= 70% of a bare nodemailer pool into the same local
- * SMTP server; SMS >= 70% of bare twilio-library calls into the same stand-in; worker RSS < 300 MB
+ * Issue 21 targets (issue 4's were 70%, 70%, 300 MB, 60 s): email end-to-end >= 85% of a bare
+ * nodemailer pool into the same local SMTP server; SMS >= 90% of bare twilio-library calls into the
+ * same stand-in; worker peak RSS <= 150 MB; fan-out of 1,000,000 recipients <= 1.3x a bare
+ * INSERT ... SELECT of the same rows (the same columns and values: snapshot, due time; the issue-4
+ * baseline, which left snapshot and dispatch_requested_at at their defaults, is shown beside it)
  * (the production worker process, `node dist/src/main.js` with ROLE=worker, so its RSS is its own).
  * End to end runs from the send request (fan-out included) to the last message received; the
  * baselines push the very messages hark renders, rendered in advance. Small scale: 50,000 fan-out, 5,000 email, 2,000 SMS. Own database hark_bench_dispatch.
@@ -46,6 +49,16 @@ async function seed(db: Db, n: number, channel: 'email' | 'sms', tag: string, st
   const [tpl] = await db('templates').insert(channel === 'email' ? { workspace_id: ws.id, name: 't', channel, subject: 'Hello {{ customer.firstName }}', body: '<p>Spring sale</p>', format: 'html' } : { workspace_id: ws.id, name: 't', channel, body: 'Spring sale today', format: 'text' }).returning('id');
   const [c] = await db('campaigns').insert({ workspace_id: ws.id, name: 'bench', channel, template_id: tpl.id, segment_ids: [seg.id], status, started_at: status === 'sending' ? new Date() : null }).returning('id');
   return { workspaceId: ws.id, campaignId: String(c.id), templateId: String(tpl.id) };
+}
+
+/** Each thread of a process with its CPU so far (ms), busiest first: which of the worker's threads works. */
+function threadCpu(pid: number): string {
+  const out: Array<[string, number]> = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    out.push([`${name}#${tid}`, procCpuMs(pid, Number(tid))]);
+  }
+  return out.sort((a, b) => b[1] - a[1]).filter(([, ms]) => ms > 0).map(([n, ms]) => `${n}=${ms}`).join(' ');
 }
 
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
@@ -106,6 +119,7 @@ export const bench: Bench = {
       const worker = child;
       const rssOf = () => procStatusKb(worker.pid!, 'VmRSS');
       workerRss = rssOf();
+      ctx.log(`worker RSS after boot ${(workerRss / 1024).toFixed(0)} MB`);
       workerSampler = setInterval(() => (workerRss = Math.max(workerRss, rssOf())), 200);
       for (const channel of e2e) {
         const n = channel === 'email' ? nEmail : nSms;
@@ -132,6 +146,7 @@ export const bench: Bench = {
         }
         const rate = n / secs(t0);
         const cpu = cpuSince(cpu0, await cpuSnapshot(db, worker.pid!));
+        if (process.env.BENCH_CPU_DETAIL) ctx.log(`${channel}: worker threads (CPU ms so far) ${threadCpu(worker.pid!)}`);
         // CPU per message in the worker process: a figure the machine's other load does not move much.
         metrics.push({ name: `${channel}: worker CPU per message`, value: (cpu.workerMain + cpu.workerThreads) / n, unit: 'ms' });
         // Every process on hark's side: worker main thread, its other threads (sender thread, GC),
@@ -140,7 +155,7 @@ export const bench: Bench = {
         ctx.log(`${channel}: CPU ms/msg worker main ${(cpu.workerMain / n).toFixed(3)}, worker other threads ${(cpu.workerThreads / n).toFixed(3)}, postgres ${(cpu.pg / n).toFixed(3)}, bench process (peer) ${(cpu.bench / n).toFixed(3)}; redis (shared) ${(cpu.redis / n).toFixed(3)}`);
         metrics.push({ name: `${channel}: hark CPU per message (worker + postgres + peer)`, value: (cpu.workerMain + cpu.workerThreads + cpu.pg + cpu.bench) / n, unit: 'ms' });
         if (channel === 'email') {
-          metrics.push({ name: `email end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare nodemailer pool', value: bareEmail! }, target: { text: '>= 70% of baseline', met: rate >= 0.7 * bareEmail! } });
+          metrics.push({ name: `email end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare nodemailer pool', value: bareEmail! }, target: { text: '>= 85% of baseline', met: rate >= 0.85 * bareEmail! } });
         } else {
           const b0 = ownCpuMs();
           const bare = await baselineOf('sms', n);
@@ -148,7 +163,7 @@ export const bench: Bench = {
           const peerMs = ownCpuMs() - b0;
           ctx.log(`sms baseline: CPU ms/msg client ${(bare.cpuMs / n).toFixed(3)}, bench process (peer) ${(peerMs / n).toFixed(3)}`);
           metrics.push({ name: 'sms: baseline CPU per message (client + peer)', value: (bare.cpuMs + peerMs) / n, unit: 'ms' });
-          metrics.push({ name: `sms end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare twilio library calls', value: bare.rate }, target: { text: '>= 70% of baseline', met: rate >= 0.7 * bare.rate } });
+          metrics.push({ name: `sms end to end (${n})`, value: rate, unit: 'msg/s', baseline: { name: 'bare twilio library calls', value: bare.rate }, target: { text: '>= 90% of baseline', met: rate >= 0.9 * bare.rate } });
           ctx.log(`sms: ratio ${(rate / bare.rate).toFixed(3)}`);
           // Not the target's baseline: the same bare calls through hark's HTTP client for the library,
           // which shows what hark's outbox, rules and bookkeeping cost on top of the provider calls.
@@ -160,7 +175,7 @@ export const bench: Bench = {
       }
       // VmHWM: the kernel's peak RSS of the worker process over its whole life.
       const peak = Math.max(workerRss, procStatusKb(worker.pid!, 'VmHWM')) / 1024;
-      metrics.push({ name: 'dispatch worker RSS (peak, own process)', value: peak, unit: 'MB', target: { text: '< 300 MB', met: peak < 300 } });
+      metrics.push({ name: 'dispatch worker RSS (peak, own process)', value: peak, unit: 'MB', target: { text: '<= 150 MB', met: peak <= 150 } });
       // 3. Fan-out alone, last: no worker runs by then, so its dispatch requests go to a queue
       // nobody consumes, and its 2M written-then-cancelled rows (which a production database's
       // autovacuum would clear, and this machine's does not run) are not in the outbox that the
@@ -170,21 +185,42 @@ export const bench: Bench = {
         ctx.log(`seeding ${nFan} customers`);
         const fan = await seed(db, nFan, 'email', 'fan');
         await db.raw('CHECKPOINT');
+        // Backends' CPU read through a connection of its own, which does none of the work.
+        const probe = createDb(URL_, 1);
+        let pg0 = await cpuSnapshot(probe, process.pid, true);
         let t0 = process.hrtime.bigint();
         await runFanout(deps, fan.campaignId);
         const fanSecs = secs(t0);
+        const fanPg = cpuSince(pg0, await cpuSnapshot(probe, process.pid, true)).pg;
         const rows = Number((await db('messages').where({ campaign_id: fan.campaignId }).count<{ count: string }[]>('* as count'))[0]!.count);
         if (rows !== nFan) throw new Error(`fan-out wrote ${rows} rows, expected ${nFan}`);
+        // The same rows as the fan-out wrote (same columns, same values: the snapshot is copied from
+        // them, by customer), in one bare INSERT ... SELECT.
+        const same = await seed(db, 0, 'email', 'fansame');
+        await db.raw('CHECKPOINT');
+        pg0 = await cpuSnapshot(probe, process.pid, true);
+        t0 = process.hrtime.bigint();
+        await db.raw(
+          `INSERT INTO messages (workspace_id, campaign_id, customer_id, channel, template_id, address, status, dispatch_requested_at, snapshot, created_at)
+           SELECT m.workspace_id, ?, m.customer_id, m.channel, m.template_id, m.address, m.status, m.dispatch_requested_at, m.snapshot, m.created_at
+             FROM messages m WHERE m.campaign_id = ?`,
+          [same.campaignId, fan.campaignId],
+        );
+        const sameSecs = secs(t0);
+        const samePg = cpuSince(pg0, await cpuSnapshot(probe, process.pid, true)).pg;
+        await probe.destroy();
         const base = await seed(db, 0, 'email', 'fanbase');
+        await db.raw('CHECKPOINT');
         t0 = process.hrtime.bigint();
         await db.raw(`INSERT INTO messages (workspace_id, campaign_id, customer_id, channel, template_id, address, status)
                       SELECT c.workspace_id, ?, c.id, 'email', NULL, c.email, 'queued' FROM customers c WHERE c.workspace_id = ?`, [base.campaignId, fan.workspaceId]);
         const bareSecs = secs(t0);
-        const projected = full ? fanSecs : (fanSecs * 1_000_000) / nFan;
-        metrics.push({ name: `fan-out ${nFan} recipients`, value: fanSecs, unit: 's', baseline: { name: 'bare INSERT ... SELECT', value: bareSecs }, target: { text: full ? '< 60 s' : '< 60 s per 1M (projected linearly)', met: projected < 60 } });
+        ctx.log(`fan-out: postgres CPU ${(fanPg / 1000).toFixed(1)} s, the same rows' bare INSERT ... SELECT ${(samePg / 1000).toFixed(1)} s`);
+        metrics.push({ name: `fan-out ${nFan} recipients`, value: fanSecs, unit: 's', baseline: { name: 'bare INSERT ... SELECT, same rows', value: sameSecs }, target: { text: '<= 1.3x baseline', met: fanSecs <= 1.3 * sameSecs } });
+        metrics.push({ name: `fan-out ${nFan} recipients vs issue 4's bare insert`, value: fanSecs, unit: 's', baseline: { name: 'bare INSERT ... SELECT, default snapshot', value: bareSecs } });
         await queues.get(QUEUE_NAMES.dispatch).obliterate({ force: true });
-        await db('campaigns').whereIn('id', [fan.campaignId, base.campaignId]).update({ status: 'cancelled' });
-        await db('messages').whereIn('campaign_id', [fan.campaignId, base.campaignId]).update({ status: 'cancelled' });
+        await db('campaigns').whereIn('id', [fan.campaignId, base.campaignId, same.campaignId]).update({ status: 'cancelled' });
+        await db('messages').whereIn('campaign_id', [fan.campaignId, base.campaignId, same.campaignId]).update({ status: 'cancelled' });
       }
       metrics.push({ name: 'bench process RSS (max; SMTP server, stand-in, fan-out)', value: rss / 1e6, unit: 'MB' });
       return metrics;
@@ -213,7 +249,7 @@ async function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string
   ctx.log('building dist (tsc -p tsconfig.build.json)');
   const built = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`build failed: ${built.stdout}${built.stderr}`);
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     ROLE: 'worker',
     // JSON log lines, as a deployed worker writes them (development would print readable ones).
@@ -232,6 +268,8 @@ async function spawnWorker(config: ReturnType<typeof loadConfig>, prefix: string
     HARK_ADMIN_TOKEN: config.HARK_ADMIN_TOKEN,
     HARK_SIGNING_SECRET: config.HARK_SIGNING_SECRET!,
   };
+  // As docker-compose.yml starts the worker role (its young generation kept small: README, WORKER_NODE_OPTIONS).
+  env.NODE_OPTIONS = [process.env.NODE_OPTIONS, WORKER_NODE_OPTIONS].filter(Boolean).join(' ');
   // BENCH_WORKER_NODE_ARGS: extra node flags for the worker only (e.g. --cpu-prof to profile it).
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   return startWorkerProcess(extra, env);

@@ -14,6 +14,7 @@ import * as m0017 from './0017_predictions_churn';
 import * as m0016 from './0016_connectors';
 import * as m0015 from './0015_imports';
 import * as m0013 from './0013_reliability';
+import * as m0018 from './0018_send_state';
 import * as m0021 from './0021_message_events_partitions';
 
 /**
@@ -39,6 +40,7 @@ const migrations: Array<[string, Migration]> = [
   ['0016_connectors', m0016],
   ['0015_imports', m0015],
   ['0013_reliability', m0013],
+  ['0018_send_state', m0018],
   ['0021_message_events_partitions', m0021],
 ];
 
