@@ -2,7 +2,7 @@ import { appendFileSync, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb, Db, ensureDatabase, migrateLatest, migrateRollbackAll } from '../src/db';
-import { membersQuery } from '../src/segments/service';
+import { countQuery } from '../src/segments/service';
 import type { SegmentNode } from '../src/segments/schema';
 import type { Bench, BenchContext, Metric } from './harness';
 
@@ -110,18 +110,25 @@ async function seed(db: Db, n: number, ctx: BenchContext): Promise<string> {
   ctx.log(`rebuilt ${idx.rows.length} indexes in ${((performance.now() - ti) / 1000).toFixed(1)} s`);
   rmSync(dir, { recursive: true, force: true });
   await db.raw(`SELECT setval(pg_get_serial_sequence('customers','id'), ?), setval(pg_get_serial_sequence('purchases','id'), ?), setval(pg_get_serial_sequence('purchase_items','id'), ?)`, [n, Math.max(pid, 1), Math.max(iid, 1)]);
-  // The stored aggregates, as ingestion keeps them.
+  // The stored aggregates, as ingestion keeps them (with the category map, which makes the rows as wide as in use).
   await db.raw(
-    `INSERT INTO customer_stats (customer_id, workspace_id, purchase_count, total_spent, first_purchase_at, last_purchase_at, purchases_90d, spent_90d)
-     SELECT c.id, c.workspace_id, coalesce(a.n, 0), coalesce(a.s, 0), a.f, a.l, coalesce(a.n90, 0), coalesce(a.s90, 0)
+    `INSERT INTO customer_stats (customer_id, workspace_id, purchase_count, total_spent, first_purchase_at, last_purchase_at, purchases_90d, spent_90d, category_spend, top_category)
+     SELECT c.id, c.workspace_id, coalesce(a.n, 0), coalesce(a.s, 0), a.f, a.l, coalesce(a.n90, 0), coalesce(a.s90, 0), coalesce(k.m, '{}'), k.top
      FROM customers c LEFT JOIN (
+       SELECT customer_id, jsonb_object_agg(category, amt) m, (array_agg(category ORDER BY amt DESC, category COLLATE "C"))[1] top
+       FROM (SELECT customer_id, category, sum(quantity * unit_price) amt FROM purchase_items GROUP BY 1, 2) z GROUP BY 1) k ON k.customer_id = c.id
+     LEFT JOIN (
        SELECT customer_id, count(*) n, sum(total - refunded) s, min(occurred_at) f, max(occurred_at) l,
               count(*) FILTER (WHERE occurred_at > ?::timestamptz) n90, coalesce(sum(total) FILTER (WHERE occurred_at > ?::timestamptz), 0) s90
        FROM purchases GROUP BY customer_id) a ON a.customer_id = c.id
      WHERE c.workspace_id = ?`,
     [new Date(NOW.getTime() - 90 * DAY), new Date(NOW.getTime() - 90 * DAY), w],
   );
-  await db.raw('ANALYZE customers; ANALYZE customer_stats; ANALYZE purchases; ANALYZE purchase_items');
+  // What autovacuum does after a bulk load (hark's bench Postgres runs with it off): statistics
+  // for the planner, and the visibility map that lets index-only scans skip the heap.
+  const tv = performance.now();
+  await db.raw('VACUUM (ANALYZE) customers, customer_stats, purchases, purchase_items');
+  ctx.log(`VACUUM (ANALYZE) in ${((performance.now() - tv) / 1000).toFixed(1)} s`);
   return w;
 }
 
@@ -157,7 +164,7 @@ export const bench: Bench = {
         {
           name: 'fading',
           node: { preset: 'fading' },
-          target: 1000,
+          target: 300,
           peer: async () => n(await db.raw(
             `SELECT count(*) n FROM (${agg}) a WHERE a.n >= 3 AND a.l <= ?::timestamptz
                AND floor(extract(epoch FROM (?::timestamptz - a.l)) / 86400) > 2 * (extract(epoch FROM (a.l - a.f)) / 86400.0 / (a.n - 1))`,
@@ -166,7 +173,7 @@ export const bench: Bench = {
         {
           name: 'vip',
           node: { preset: 'vip' },
-          target: 1000,
+          target: 300,
           peer: async () => n(await db.raw(
             `WITH a AS (${agg}) SELECT count(*) n FROM a WHERE a.s >= (SELECT min(s) FROM (SELECT s FROM a ORDER BY s DESC LIMIT (SELECT ceil(count(*) * 0.1) FROM a)) t)`,
             [w])),
@@ -180,7 +187,7 @@ export const bench: Bench = {
             { field: 'purchaseCount', op: 'gte', value: 3 },
             { field: 'totalSpent', op: 'gt', value: 500 },
           ] },
-          target: 1000,
+          target: 300,
           peer: async () => n(await db.raw(
             `SELECT count(*) n FROM customers c JOIN (${agg}) a ON a.customer_id = c.id
              WHERE c.workspace_id = ? AND c.birth_date <= ?::date AND c.birth_date > ?::date AND c.country IN ('US','GB','DE')
@@ -190,7 +197,7 @@ export const bench: Bench = {
         {
           name: 'purchased cat3 in 365 d and totalSpent > 1000',
           node: { all: [{ purchased: { category: 'cat3', withinDays: 365 } }, { field: 'totalSpent', op: 'gt', value: 1000 }] },
-          target: 3000,
+          target: 1000,
           peer: async () => n(await db.raw(
             `SELECT count(*) n FROM (${agg}) a WHERE a.s > 1000 AND EXISTS (SELECT 1 FROM purchase_items x WHERE x.customer_id = a.customer_id AND x.workspace_id = ? AND x.category = 'cat3' AND x.occurred_at > ?::timestamptz)`,
             [w, w, ago(366)])),
@@ -198,7 +205,12 @@ export const bench: Bench = {
       ];
       const metrics: Metric[] = [];
       for (const c of cases) {
-        const hark = await timed(async () => Number((await db.count('* as n').from(membersQuery(db, w, c.node, now).as('m')).first())?.n ?? 0));
+        // The query GET /v1/segments/:id/count runs (segments/repo.ts countOf).
+        const q = () => countQuery(db, w, c.node, now);
+        const hark = await timed(async () => Number((await q().first())?.n ?? 0));
+        const { sql, bindings } = q().toSQL();
+        const plan = await db.raw(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, bindings);
+        ctx.log(`EXPLAIN ANALYZE ${c.name}:\n${(plan.rows as Array<{ 'QUERY PLAN': string }>).map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
         const peer = await timed(c.peer);
         ctx.log(`${c.name}: hark ${hark.count} in ${hark.ms.toFixed(0)} ms, peer ${peer.count} in ${peer.ms.toFixed(0)} ms, speed-up x${(peer.ms / hark.ms).toFixed(1)}`);
         metrics.push({
@@ -207,7 +219,7 @@ export const bench: Bench = {
           unit: 'ms',
           baseline: { name: `peer: aggregate purchases per customer (${peer.count})`, value: peer.ms },
           // The issue's targets are for 1M customers; at --scale small the flag is only indicative.
-          target: { text: `< ${c.target} ms at 1M customers${ctx.scale === 'full' ? '' : ' (this run: 100k, indicative)'}`, met: hark.ms < c.target },
+          target: { text: `<= ${c.target} ms at 1M customers${ctx.scale === 'full' ? '' : ' (this run: 100k, indicative)'}`, met: hark.ms <= c.target },
         });
       }
       return metrics;

@@ -1,5 +1,6 @@
 import knex from 'knex';
 import { compileQuery } from '../src/segments/compile';
+import { compileCount } from '../src/segments/count';
 import { checkTree } from '../src/segments/validate';
 import type { SegmentNode } from '../src/segments/schema';
 
@@ -15,7 +16,7 @@ test('when a stacked rule is compiled, then it is one query over customers and s
   const q = sql({ all: [{ field: 'country', op: 'eq', value: 'US' }, { any: [{ field: 'totalSpent', op: 'gte', value: 100 }, { not: { field: 'email', op: 'contains', value: "x' OR 1=1--" } }] }] });
   expect(q.sql).toBe(
     'select "c"."id" as "customer_id" from "customers" as "c" left join "customer_stats" as "s" on "s"."customer_id" = "c"."id" ' +
-      'where "c"."workspace_id" = $1 and ((c.country = $2::text) AND ((s.total_spent >= $3::numeric) OR NOT coalesce((strpos(lower(c.email), lower($4::text)) > 0), false)))',
+      'where "c"."workspace_id" = $1 and ((c.country = $2::bpchar) AND ((s.total_spent >= $3::numeric) OR NOT coalesce((strpos(lower(c.email), lower($4::text)) > 0), false)))',
   );
   expect(q.bindings).toEqual([WS, 'US', 100, "x' OR 1=1--"]);
 });
@@ -50,11 +51,44 @@ test('when an attribute is compared, then its key is a bound value, not an ident
 });
 
 test('when a preset or static segment is compiled, then it expands to its rule or a membership lookup', () => {
-  expect(sql({ preset: 'returning' }).sql).toContain('s.purchase_count >= $2::numeric');
+  expect(sql({ preset: 'returning' }).sql).toContain('s.purchase_count >= $2::bigint');
   const id = '22222222-2222-2222-2222-222222222222';
   const q = sql({ segment: id });
   expect(q.sql).toContain('EXISTS (SELECT 1 FROM segment_static_members m WHERE m.segment_id = $2 AND m.customer_id = c.id)');
   expect(q.bindings).toEqual([WS, id]);
+});
+
+const count = (node: SegmentNode) => compileCount(k, node, { workspaceId: WS, now: NOW, segments: new Map() }).toSQL().toNative();
+
+test('when a rule reads stats alone, then its count is one query over customer_stats with every value bound', () => {
+  const q = count({ all: [{ purchased: { category: "x' OR 1=1--", withinDays: 365 } }, { field: 'totalSpent', op: 'gt', value: 1000 }] });
+  expect(q.sql).toBe(
+    'select count(*) as "n" from "customer_stats" as "s" where "s"."workspace_id" = $1 and ' +
+      '(EXISTS (SELECT 1 FROM purchase_items x WHERE x.customer_id = s.customer_id AND (x.workspace_id = $2 AND x.category = $3 AND x.occurred_at > $4::timestamptz)) AND (s.total_spent > $5::numeric))',
+  );
+  expect(q.bindings).toEqual([WS, WS, "x' OR 1=1--", new Date(NOW.getTime() - 366 * 86400000), 1000]);
+  expect(count({ preset: 'fading' }).sql).toMatch(/^select count\(\*\) as "n" from "customer_stats" as "s" where "s"."workspace_id" = \$1 and /);
+  expect(count({ preset: 'vip' }).bindings).toEqual([WS, WS, 10, WS]);
+});
+
+test.each([
+  ['a profile field', { all: [{ field: 'country', op: 'eq', value: 'US' }, { field: 'totalSpent', op: 'gt', value: 5 }] }],
+  ['a negation (true without a stats row)', { not: { field: 'totalSpent', op: 'gt', value: 5 } }],
+  ['notExists', { field: 'topCategory', op: 'notExists' }],
+  ['an any with a purchase rule', { any: [{ purchased: { category: 'x' } }, { field: 'totalSpent', op: 'gt', value: 5 }] }],
+  ['a static list', { all: [{ segment: '22222222-2222-2222-2222-222222222222' }, { field: 'totalSpent', op: 'gt', value: 5 }] }],
+  ['a stats field compared with a profile field', { field: 'daysSinceLastPurchase', op: 'gt', value: { field: 'createdDaysAgo' } }],
+] as Array<[string, SegmentNode]>)('when a rule has %s, then its count runs over the member query (customers joined to stats)', (_, node) => {
+  const q = count(node);
+  expect(q.sql).toContain('select count(*) as "n" from (select "c"."id" as "customer_id" from "customers" as "c" left join "customer_stats" as "s"');
+  expect(q.bindings[0]).toBe(WS);
+});
+
+test('when country is compared, then it is compared as char(2) (its statistics apply) and the values stay bound', () => {
+  const q = sql({ all: [{ field: 'country', op: 'in', value: ['US', 'GB '] }, { field: 'country', op: 'eq', value: 'DE' }, { field: 'country', op: 'eq', value: 'F ' }] });
+  expect(q.sql).toContain('(c.country = ANY($2::bpchar[])) AND (c.country = $3::bpchar) AND (FALSE)');
+  // A value with a trailing space matches nothing compared as text, so it is left out as char(2).
+  expect(q.bindings).toEqual([WS, ['US'], 'DE']);
 });
 
 describe('checkTree', () => {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { membersQuery } from '../src/segments/service';
+import { countQuery, membersQuery } from '../src/segments/service';
+import { readsCustomers, rejectsNoStats } from '../src/segments/count';
 import type { SegmentNode } from '../src/segments/schema';
 import { newWorkspace } from './helpers/api';
 import { startTestServer, TestServer } from './helpers/server';
@@ -83,7 +84,8 @@ function evaluate(node: SegmentNode, c: C, all: C[]): boolean {
   return { gt: x > v, gte: x >= v, lt: x < v, lte: x <= v, eq: x === v }[node.op as 'gt']!;
 }
 
-async function seed(customers: C[]) {
+/** `noStats`: customers (by index) stored without a stats row, which only broken data has. */
+async function seed(customers: C[], noStats: ReadonlySet<number> = new Set()) {
   const ws = await newWorkspace(srv.url);
   const db = srv.deps.db;
   const ids: string[] = [];
@@ -91,7 +93,7 @@ async function seed(customers: C[]) {
     const [row] = await db('customers').insert({ workspace_id: ws.id, external_id: `c${i}`, country: c.country }).returning('id');
     ids.push(String(row.id));
     const times = c.purchases.map(when);
-    await db('customer_stats').insert({
+    if (!noStats.has(i)) await db('customer_stats').insert({
       customer_id: row.id, workspace_id: ws.id, purchase_count: c.purchases.length, total_spent: spent(c),
       first_purchase_at: times.length ? new Date(Math.min(...times)) : null, last_purchase_at: times.length ? new Date(Math.max(...times)) : null,
     });
@@ -112,8 +114,28 @@ test('when random trees run over random data, then SQL and the in-memory evaluat
         const got = new Set(rows.map((r: { customer_id: string }) => String(r.customer_id)));
         const want = new Set(ids.filter((_, i) => evaluate(tree, customers[i]!, customers)));
         expect({ tree, got: [...got].sort() }).toEqual({ tree, got: [...want].sort() });
+        const counted = Number((await countQuery(srv.deps.db, ws.id, tree, NOW).first())?.n);
+        expect({ tree, counted }).toEqual({ tree, counted: want.size });
       }
     }),
     { numRuns: 40 },
   );
+}, 120000);
+
+test('when customers lack a stats row, then a count over stats alone is used only where it counts the same members', async () => {
+  let overStats = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(customerArb, { minLength: 1, maxLength: 10 }), fc.array(fc.boolean(), { minLength: 10, maxLength: 10 }), fc.array(treeArb, { minLength: 5, maxLength: 5 }), async (customers, missing, trees) => {
+      const { ws } = await seed(customers, new Set(missing.flatMap((m, i) => (m ? [i] : []))));
+      for (const tree of trees) {
+        if (!readsCustomers(tree) && rejectsNoStats(tree)) overStats++;
+        const members = (await membersQuery(srv.deps.db, ws.id, tree, NOW)).length;
+        const counted = Number((await countQuery(srv.deps.db, ws.id, tree, NOW).first())?.n);
+        expect({ tree, counted }).toEqual({ tree, counted: members });
+      }
+    }),
+    { numRuns: 30 },
+  );
+  // The stats-only path was exercised, not only the fallback.
+  expect(overStats).toBeGreaterThan(10);
 }, 120000);

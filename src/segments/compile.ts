@@ -22,6 +22,8 @@ export interface CompileContext {
   now: Date;
   /** Every segment the tree references, transitively, loaded and checked by the service. */
   segments: ReadonlyMap<string, ResolvedSegment>;
+  /** The customer's id as subqueries correlate on it: `c.id`, or `s.customer_id` in a count over stats alone (count.ts). */
+  idCol?: 'c.id' | 's.customer_id';
 }
 
 const DAY = 86400000;
@@ -45,7 +47,10 @@ export function fieldExpr(def: FieldDef, alias: string, now: Date): Fragment {
     case 'num':
       return frag(`${alias}.${s.column}`);
     case 'days':
-      return frag(`floor(extract(epoch from (?::timestamptz - ${alias}.${s.column})) / 86400)`, now);
+      // In double precision (date_part), not numeric (extract): the same whole days for spans up to
+      // about 270 years (a float8 of seconds keeps every microsecond below 2^33 s), at half the cost
+      // per row, which fading pays on every buyer (compared with the customer's own rhythm).
+      return frag(`floor(date_part('epoch', ?::timestamptz - ${alias}.${s.column}) / 86400)`, now);
     case 'age':
       // Full years, counting a birthday as reached on the same month and day (floor, also before birth).
       return frag(
@@ -91,7 +96,10 @@ function compare(def: FieldDef, op: Cmp, v: number, now: Date): Fragment {
     }
   }
   if (s.kind === 'aov') return frag(`(s.purchase_count > 0 AND s.total_spent ${SQL_OP[op]} (?::numeric * s.purchase_count))`, v);
-  return frag(`${s.table}.${(s as { column: string }).column} ${SQL_OP[op]} ?::numeric`, v);
+  // An integer column against a whole number stays integer (no cast of the column per row, and
+  // its indexes and partial-index predicates apply); against a fraction it is compared exactly.
+  const cast = def.int && Number.isInteger(v) ? '::bigint' : '::numeric';
+  return frag(`${s.table}.${(s as { column: string }).column} ${SQL_OP[op]} ?${cast}`, v);
 }
 
 /** topPercent/bottomPercent: the k-th value from the top (bottom) of the workspace, k = ceil(N * p / 100). */
@@ -117,10 +125,17 @@ function rank(def: FieldDef, top: boolean, p: number, ctx: CompileContext): Frag
   return { sql: `(${purchase}${x.sql} ${top ? '>=' : '<='} ${threshold.sql})`, bindings: [...x.bindings, ...threshold.bindings] };
 }
 
+/**
+ * char(n) equality ignores trailing spaces, text equality does not; the stored value read as text
+ * has none, so a value with one matches nothing as text, and is left out of a char(n) comparison.
+ */
+const asText = (v: string) => !v.endsWith(' ');
+
 function fieldCondition(c: Condition, def: FieldDef, ctx: CompileContext): Fragment {
   const x = fieldExpr(def, tableOf(def), ctx.now);
   const v = c.value;
   const isText = def.type === 'string';
+  const bpchar = def.sql.kind === 'text' && def.sql.bpchar === true;
   switch (c.op) {
     case 'exists': return wrap(x, '(', ' IS NOT NULL)');
     case 'notExists': return wrap(x, '(', ' IS NULL)');
@@ -134,12 +149,14 @@ function fieldCondition(c: Condition, def: FieldDef, ctx: CompileContext): Fragm
       return join([compare(def, 'gte', lo, ctx.now), compare(def, 'lte', hi, ctx.now)], ' AND ', 'TRUE');
     }
     case 'in':
+      if (bpchar) return { sql: `${x.sql} = ANY(?::bpchar[])`, bindings: [...x.bindings, (v as string[]).filter(asText)] };
       if (isText) return { sql: `${x.sql} = ANY(?::text[])`, bindings: [...x.bindings, v] };
       if (def.sql.kind === 'num') return { sql: `${x.sql} = ANY(?::numeric[])`, bindings: [...x.bindings, v] };
       return join((v as number[]).map((n) => compare(def, 'eq', n, ctx.now)), ' OR ', 'FALSE');
     default: {
       const op = c.op as Cmp;
       if (typeof v === 'object' && v !== null) return fieldRefCompare(x, op, v as FieldRef, ctx);
+      if (bpchar) return asText(v as string) ? { sql: `${x.sql} = ?::bpchar`, bindings: [...x.bindings, v] } : frag('FALSE');
       if (isText) return { sql: `${x.sql} = ?::text`, bindings: [...x.bindings, v] };
       return compare(def, op, v as number, ctx.now);
     }
@@ -186,11 +203,11 @@ const windowStart = (now: Date, days: number) => new Date(now.getTime() - (days 
 function activity(table: 'purchases' | 'purchase_items' | 'events', filters: Fragment[], minCount: number, having: Fragment[], countExpr: string, ctx: CompileContext): Fragment {
   const where = join([frag('x.workspace_id = ?', ctx.workspaceId), ...filters], ' AND ', 'TRUE');
   if (minCount <= 1 && !having.length) {
-    return { sql: `EXISTS (SELECT 1 FROM ${table} x WHERE x.customer_id = c.id AND ${where.sql})`, bindings: where.bindings };
+    return { sql: `EXISTS (SELECT 1 FROM ${table} x WHERE x.customer_id = ${ctx.idCol ?? 'c.id'} AND ${where.sql})`, bindings: where.bindings };
   }
   const h = join([frag(`${countExpr} >= ?`, minCount), ...having], ' AND ', 'TRUE');
   return {
-    sql: `c.id IN (SELECT x.customer_id FROM ${table} x WHERE ${where.sql} GROUP BY x.customer_id HAVING ${h.sql})`,
+    sql: `${ctx.idCol ?? 'c.id'} IN (SELECT x.customer_id FROM ${table} x WHERE ${where.sql} GROUP BY x.customer_id HAVING ${h.sql})`,
     bindings: [...where.bindings, ...h.bindings],
   };
 }

@@ -6,7 +6,8 @@ import type { Op } from './schema';
  */
 export type Table = 'c' | 's';
 export type FieldSql =
-  | { kind: 'text'; table: Table; column: string }
+  /** bpchar: a char(n) column (country), compared as char(n) so that its statistics and indexes apply. */
+  | { kind: 'text'; table: Table; column: string; bpchar?: true }
   | { kind: 'num'; table: Table; column: string }
   /** Whole days elapsed since a timestamp, counted like daysSinceLastPurchase in the API. */
   | { kind: 'days'; table: Table; column: string }
@@ -24,6 +25,8 @@ export interface FieldDef {
   needsPurchase?: boolean;
   /** Largest magnitude a compared value may have (days and years are turned into dates). */
   max: number;
+  /** An integer column: whole values are compared as integers, so that its indexes apply. */
+  int?: boolean;
   description: string;
 }
 
@@ -46,17 +49,17 @@ export const FIELDS: readonly FieldDef[] = [
   text('gender', 'gender', 'Gender as given'),
   text('city', 'city', 'City'),
   text('region', 'region', 'Region or state'),
-  text('country', 'country', 'ISO-3166 alpha-2 country code'),
+  { ...text('country', 'country', 'ISO-3166 alpha-2 country code'), sql: { kind: 'text', table: 'c', column: 'country', bpchar: true } },
   text('postalCode', 'postal_code', 'Postal code'),
   text('timezone', 'timezone', 'IANA time zone'),
   days('createdDaysAgo', 'c', 'created_at', 'Whole days since the customer was created', 'profile'),
-  stat('purchaseCount', 'purchase_count', 'Number of purchases'),
+  { ...stat('purchaseCount', 'purchase_count', 'Number of purchases'), int: true },
   stat('totalSpent', 'total_spent', 'Total spent, net of refunds'),
   { name: 'avgOrderValue', type: 'number', source: 'stats', sql: { kind: 'aov' }, needsPurchase: true, max: 1e12, description: 'totalSpent / purchaseCount' },
   days('daysSinceLastPurchase', 's', 'last_purchase_at', 'Whole days since the last purchase (none without purchases)', 'stats'),
   days('daysSinceFirstPurchase', 's', 'first_purchase_at', 'Whole days since the first purchase', 'stats'),
   stat('avgDaysBetweenPurchases', 'avg_gap_days', 'Average days between purchases (2+ purchases)', false),
-  stat('purchases90d', 'purchases_90d', 'Purchases in the last 90 days'),
+  { ...stat('purchases90d', 'purchases_90d', 'Purchases in the last 90 days'), int: true },
   stat('spent90d', 'spent_90d', 'Spent in the last 90 days'),
   text('topCategory', 'top_category', 'Category with the most spend', 's', 'stats'),
   stat('pAlive', 'p_alive', 'Probability the customer is still active (predictions)', false, 'prediction'),

@@ -3,6 +3,7 @@ import { AppError, notFound } from '../errors';
 import { isUuid } from '../ids';
 import { compileNode, compileQuery, CompileContext, Fragment } from './compile';
 import type { SegmentNode } from './schema';
+import { compileCount } from './count';
 import { checkTree } from './validate';
 
 /**
@@ -127,6 +128,11 @@ const ctxOf = (workspaceId: string, now: Date): CompileContext => ({ workspaceId
 /** The matching customers of a self-contained tree: one column `customer_id`; usable as a subquery. */
 export function membersQuery(db: Conn, workspaceId: string, node: SegmentNode, now: Date): Knex.QueryBuilder {
   return compileQuery(db as Knex, node, ctxOf(workspaceId, now));
+}
+
+/** `SELECT count(*) AS n` of the matching customers of a self-contained tree (count.ts). */
+export function countQuery(db: Conn, workspaceId: string, node: SegmentNode, now: Date): Knex.QueryBuilder {
+  return compileCount(db as Knex, node, ctxOf(workspaceId, now));
 }
 
 /** Which of the given customers (ids as strings) match the tree now. */
