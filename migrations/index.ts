@@ -14,6 +14,7 @@ import * as m0017 from './0017_predictions_churn';
 import * as m0016 from './0016_connectors';
 import * as m0015 from './0015_imports';
 import * as m0013 from './0013_reliability';
+import * as m0020 from './0020_feed_freshness';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -38,6 +39,7 @@ const migrations: Array<[string, Migration]> = [
   ['0016_connectors', m0016],
   ['0015_imports', m0015],
   ['0013_reliability', m0013],
+  ['0020_feed_freshness', m0020],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
