@@ -26,11 +26,12 @@ export interface WorkerSpec {
 }
 
 /** Starts the results worker in a child process; resolves once it is ready, with a stop function. */
-export function startAttributionWorker(spec: WorkerSpec): Promise<{ stop(): Promise<void> }> {
+export function startAttributionWorker(spec: WorkerSpec): Promise<{ pid: number; stop(): Promise<void> }> {
   return new Promise((resolve, reject) => {
     const child = fork(__filename, [], { execArgv: ['-r', '@swc-node/register'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', () =>
       resolve({
+        pid: child.pid!,
         stop: () =>
           new Promise<void>((r) => {
             child.once('exit', () => r());

@@ -15,6 +15,7 @@ import { createRedis } from '../src/redis';
 import { Bench, BenchContext, Metric, percentile, recreateBenchDatabase } from './harness';
 import { Gen, makePurchase, poster, runLoad } from './ingest-load';
 import { cpuMeter } from './ingest-cpu';
+import { procCpuMs } from './proc';
 import { bareWorkspace, startBareServer } from './ingest-bare';
 import { clearResultsQueue, conversionPoller, deliverSample, startAttributionWorker } from './ingest-attribution';
 import { runAttribution } from '../src/results/attribution';
@@ -203,14 +204,17 @@ export const bench: Bench = {
       const poller = conversionPoller(db, campaignId);
       let single;
       let singleCpu;
+      let workerCpuMs = 0;
       try {
         await db.raw('CHECKPOINT');
         stop = await meter();
         const trace = traceServer(db);
+        const worker0 = procCpuMs(worker.pid);
         single = await runLoad({ ...load, phase: 'single', requests: s.singleRequests, connections: 32 });
         trace.report(ctx);
         await new Promise((r) => setTimeout(r, 1500));
         singleCpu = await stop();
+        workerCpuMs = procCpuMs(worker.pid) - worker0;
         // The last conversions: allowed up to a minute (the schedule's period) past the load's end.
         for (let t = 0; t < 600 && poller.seen.size < sample.size; t++) await new Promise((r) => setTimeout(r, 100));
       } finally {
@@ -261,6 +265,7 @@ export const bench: Bench = {
         { name: 'single Postgres CPU per request', value: singleCpu.postgresMs / s.singleRequests, unit: 'ms' },
         { name: 'single SQL statements per request', value: singleCpu.statements / s.singleRequests, unit: 'statements' },
         { name: 'single load generator CPU per request', value: single.loadCpuMs / s.singleRequests, unit: 'ms' },
+        { name: 'single attribution worker CPU per request', value: workerCpuMs / s.singleRequests, unit: 'ms' },
         { name: 'single WAL per request (whole server)', value: singleCpu.walBytes / 1024 / s.singleRequests, unit: 'KiB' },
         // Shared-buffer misses and backend writes: whether the phase ran out of shared_buffers.
         { name: 'single buffer misses per request', value: singleCpu.blocksRead / s.singleRequests, unit: 'pages' },
