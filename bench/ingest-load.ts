@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import http from 'node:http';
 import { inChild, serveInChild } from './fork';
 
@@ -79,6 +80,8 @@ export interface LoadResult {
   latencies: number[];
   /** CPU of the process that generated the load, while it did (the server's own when in process). */
   loadCpuMs: number;
+  /** Single purchases: when request i was sent (Date.now()). */
+  sentAt?: number[];
 }
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
@@ -100,11 +103,18 @@ export async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
   }
   const prefix = spec.phase === 'warm' ? 'warm' : 's';
   const bodies = Array.from({ length: spec.requests }, (_, i) => json(toBody(makePurchase(prefix, i, spec.customers))));
-  return drive(spec.requests, spec.connections, async (i) => {
+  const sentAt: number[] = new Array(spec.requests);
+  const took: number[] = new Array(spec.requests);
+  const result = await drive(spec.requests, spec.connections, async (i) => {
+    sentAt[i] = Date.now();
     const res = await post('/v1/purchases', bodies[i]);
     if (res.status !== 201) throw new Error(`${spec.phase} ${i}: ${res.status} ${res.text.slice(0, 300)}`);
+    took[i] = res.ms;
     return res.ms;
   });
+  // BENCH_LATENCY_DUMP=file: each request's send time and latency, to see when the slow ones came.
+  if (process.env.BENCH_LATENCY_DUMP && spec.phase !== 'warm') appendFileSync(process.env.BENCH_LATENCY_DUMP, sentAt.map((t, i) => `${spec.base} ${t} ${took[i]!.toFixed(2)}`).join('\n') + '\n');
+  return { ...result, sentAt };
 }
 
 /**

@@ -16,6 +16,7 @@ import * as m0015 from './0015_imports';
 import * as m0013 from './0013_reliability';
 import * as m0018 from './0018_send_state';
 import * as m0019 from './0019_segment_counts';
+import * as m0020 from './0020_feed_freshness';
 import * as m0021 from './0021_message_events_partitions';
 
 /**
@@ -43,6 +44,7 @@ const migrations: Array<[string, Migration]> = [
   ['0013_reliability', m0013],
   ['0018_send_state', m0018],
   ['0019_segment_counts', m0019],
+  ['0020_feed_freshness', m0020],
   ['0021_message_events_partitions', m0021],
 ];
 

@@ -75,6 +75,8 @@ export const configSchema = z.object({
   HEAP_GROWING_PERCENT: intFromEnv(30, 0, 1000),
   /** Largest CSV import body, in bytes (API.md: 200 MB). */
   IMPORT_MAX_BYTES: intFromEnv(200 * 1024 * 1024, 1024, 2 ** 40),
+  /** After purchases commit, the results worker is woken at the end of the current slot of this many ms (one wake-up per slot); 0 leaves attribution to its 60 s schedule. */
+  ATTRIBUTION_WAKE_MS: intFromEnv(1000, 0, 3_600_000),
   /** Imports one worker process runs at once. */
   IMPORT_CONCURRENCY: intFromEnv(1, 1, 16),
   // Months of message_events kept (src/messages/partitions.ts); 0 keeps everything.

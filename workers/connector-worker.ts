@@ -2,6 +2,7 @@ import { Worker } from 'bullmq';
 import type { Deps } from '../src/deps';
 import { QUEUE_NAMES } from '../src/queues';
 import { deliveryMapper, giveUp } from '../src/connectors/apply';
+import { attributionWaker } from '../src/results/wake';
 import { MAP_JOB } from '../src/connectors/service';
 
 export interface ConnectorWorkerOptions {
@@ -17,7 +18,7 @@ export interface ConnectorWorkerOptions {
  * the delivery is recorded as failed with the reason.
  */
 export async function startConnectorWorker(deps: Deps, options: ConnectorWorkerOptions = {}): Promise<Worker> {
-  const map = deliveryMapper(deps.db, deps.clock);
+  const map = deliveryMapper(deps.db, deps.clock, attributionWaker(deps.queues, { everyMs: deps.config.ATTRIBUTION_WAKE_MS, logger: deps.logger }));
   const worker = new Worker(
     QUEUE_NAMES.connectors,
     async (job) => {

@@ -22,8 +22,8 @@ type Result = { outcome: Outcome; reason: string | null };
  * by refundPurchase, customers by upsertCustomers. So stats, segments, automations and attribution
  * see connector data exactly as posted data.
  */
-export function deliveryMapper(db: Db, clock: Clock) {
-  const ingest = purchaseCoalescer(db, clock);
+export function deliveryMapper(db: Db, clock: Clock, onPurchases?: () => void) {
+  const ingest = purchaseCoalescer(db, clock, onPurchases);
 
   // Concurrent jobs share statements: their reads, their outcomes and their kept-refund lookups.
   const read = batcher((ids: string[]) => repo.getDeliveries(db, ids));

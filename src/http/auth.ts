@@ -54,21 +54,46 @@ interface CachedKey {
 
 /**
  * Resolves a workspace key. A short cache keeps ingest traffic off the api_keys table; a
- * deleted key stops working within KEY_CACHE_MS.
+ * deleted key stops working within KEY_CACHE_MS. One lookup per key at a time: the requests that
+ * find the entry missing or expired share it (when it expired under load, each of them used to
+ * take a pool connection for the same row, ahead of the purchases' statements); and an entry in
+ * the last second of its life is refreshed in the background while it still answers, so a busy
+ * key never waits on the table.
  */
 export function workspaceAuth(db: Db, limit?: ((keyId: string) => Promise<void>) | null) {
   const KEY_CACHE_MS = 5000;
+  const REFRESH_AHEAD_MS = 1000;
   const cache = new Map<string, CachedKey>();
+  const inFlight = new Map<string, Promise<AuthContext | null>>();
+  let generation = 0; // forget() moves it: a read begun before does not fill the cache after
+  const lookup = (k: string): Promise<AuthContext | null> => {
+    let p = inFlight.get(k);
+    if (p) return p;
+    const gen = generation;
+    const at = Date.now(); // the entry's age counts from before the read: never served past KEY_CACHE_MS of it
+    p = db('api_keys')
+      .where({ key_hash: Buffer.from(k, 'hex') })
+      .first('id', 'workspace_id', 'scope')
+      .then((row) => {
+        const ctx = row ? { workspaceId: row.workspace_id, keyId: row.id, scope: row.scope as Scope } : null;
+        if (cache.size > 10000) cache.clear();
+        if (gen === generation) cache.set(k, { ctx, at });
+        return ctx;
+      })
+      .finally(() => inFlight.get(k) === p && inFlight.delete(k));
+    inFlight.set(k, p);
+    return p;
+  };
   const resolve = async (token: string): Promise<AuthContext | null> => {
     // One-shot hashing: a Hash object per request cost several times as much, on every request.
     const k = hash('sha256', token, 'hex');
     const hit = cache.get(k);
-    if (hit && Date.now() - hit.at < KEY_CACHE_MS) return hit.ctx;
-    const row = await db('api_keys').where({ key_hash: Buffer.from(k, 'hex') }).first('id', 'workspace_id', 'scope');
-    const ctx = row ? { workspaceId: row.workspace_id, keyId: row.id, scope: row.scope as Scope } : null;
-    if (cache.size > 10000) cache.clear();
-    cache.set(k, { ctx, at: Date.now() });
-    return ctx;
+    const age = hit ? Date.now() - hit.at : Infinity;
+    if (age < KEY_CACHE_MS) {
+      if (age >= KEY_CACHE_MS - REFRESH_AHEAD_MS && !inFlight.has(k)) lookup(k).catch(() => undefined); // the next request retries
+      return hit!.ctx;
+    }
+    return lookup(k);
   };
   /** The request's key and workspace, or the 401/403 the guards answer. */
   const authenticate = async (req: { headers: IncomingHttpHeaders }, scope: Scope): Promise<AuthContext> => {
@@ -89,7 +114,12 @@ export function workspaceAuth(db: Db, limit?: ((keyId: string) => Promise<void>)
       (err: unknown) => next(err),
     );
   };
-  return { admin: middleware('admin'), ingest: middleware('ingest'), authenticate, forget: () => cache.clear() };
+  const forget = () => {
+    generation++;
+    cache.clear();
+    inFlight.clear();
+  };
+  return { admin: middleware('admin'), ingest: middleware('ingest'), authenticate, forget };
 }
 
 export function authOf(req: Request): AuthContext {

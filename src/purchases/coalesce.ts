@@ -38,9 +38,10 @@ type Fate = { created: Answer } | 'replay' | { failed: unknown };
  * stored once, created for the first and a replay for the others. Created purchases are answered
  * from what was written; replays are read back after the commit, one round trip for the group.
  * If a statement fails for a reason other than the database being down, its rows are retried one
- * by one, so one request's failure is never another's.
+ * by one, so one request's failure is never another's. `onCreated` is called (it must not throw
+ * nor wait) once a group's commit has stored new purchases: the attribution wake-up.
  */
-export function purchaseCoalescer(db: Db, clock: Clock) {
+export function purchaseCoalescer(db: Db, clock: Clock, onCreated: () => void = () => undefined) {
   const queues = new Map<string, { waiting: Waiter[]; inFlight: number }>();
 
   /** Stores fresh rows by `store`; on a failure, one by one by the full path. */
@@ -86,6 +87,7 @@ export function purchaseCoalescer(db: Db, clock: Clock) {
     const failed = (f: Fate | undefined) => typeof f === 'object' && 'failed' in f;
     const alone = group.map((_, i) => i).filter((i) => !fates.has(i) && failed(fates.get(first.get(group[i]!.row.orderId)!)));
     await Promise.all(alone.map(async (i) => fates.set(i, (await attempt(workspaceId, [group[i]!.row], (rows) => full(workspaceId, rows)))[0] as Fate)));
+    if ([...fates.values()].some((f) => typeof f === 'object' && 'created' in f)) onCreated();
 
     const replays = group.filter((w, i) => (fates.get(i) ?? 'replay') === 'replay').map((w) => w.row.orderId);
     let views = new Map<string, PurchaseView>();

@@ -7,6 +7,7 @@ import { describeOperation } from '../ops/openapi';
 import { AppError } from '../errors';
 import { normalizeRef } from '../customers/identity';
 import { ingestPurchases } from './service';
+import { attributionWaker } from '../results/wake';
 import { purchaseCoalescer } from './coalesce';
 import { getPurchasesByOrder, refundPurchase } from './repo';
 import { batchPurchasesBody, PurchaseInput, purchaseBody, refundBody } from './schema';
@@ -22,7 +23,9 @@ describeOperation({ method: 'post', path: '/v1/purchases/:orderId/refund', summa
  */
 export function purchaseRoutes(deps: Deps, guards: Guards) {
   const r = Router();
-  const ingestOne = purchaseCoalescer(deps.db, deps.clock);
+  // Conversions of new purchases reach the reports at the next wake-up slot, not the schedule.
+  const wake = attributionWaker(deps.queues, { everyMs: deps.config.ATTRIBUTION_WAKE_MS, logger: deps.logger });
+  const ingestOne = purchaseCoalescer(deps.db, deps.clock, wake);
 
   const single = async ({ workspaceId, scope }: AuthContext, raw: unknown): Promise<JsonAnswer> => {
     const body = parse(purchaseBody, raw);
@@ -52,6 +55,7 @@ export function purchaseRoutes(deps: Deps, guards: Guards) {
     if (good.length) {
       const { outcomes } = await ingestPurchases(deps.db, workspaceId, good, deps.clock.now());
       for (const o of outcomes) o.created ? accepted++ : duplicates++;
+      if (accepted) wake();
     }
     return { status: 200, body: { accepted, duplicates, errors } };
   };

@@ -3,6 +3,8 @@ import { toMoney } from '../db';
 import { liftOf, rate } from './lift';
 import { AGE_BANDS, aggregate, ALL, GroupRow, Owner, segmentNames } from './repo';
 import type { GroupBy } from './schema';
+import { feedCaughtUpAt } from '../feed';
+import { ATTRIBUTION_CONSUMER } from './attribution';
 
 export interface GroupSummary {
   customers: number;
@@ -41,8 +43,12 @@ function order(groupBy: GroupBy, a: string, b: string): number {
  * totals are the sum of the groups; a message counts in each of its segments, so for segment
  * the totals come as an extra ALL group of the same query.
  * holdout: 'always' shows it even empty (campaigns); 'ifPresent' gives null without held-out rows.
+ * attributedThrough: how fresh the conversions are (the attribution feed's caught-up time, src/feed.ts).
  */
 export async function buildReport(db: Db, workspaceId: string, owner: Owner, groupBy: GroupBy, holdoutMode: 'always' | 'ifPresent') {
+  // Freshness first: the conversions it vouches for committed with it, so the aggregate's later
+  // snapshot holds them (read the other way round, it could claim conversions the figures lack).
+  const through = await feedCaughtUpAt(db, ATTRIBUTION_CONSUMER);
   const all = await aggregate(db, owner, groupBy);
   const rows = all.filter((r) => r.grp !== ALL);
   const totals = all.find((r) => r.grp === ALL) ?? sumRows(rows);
@@ -75,5 +81,8 @@ export async function buildReport(db: Db, workspaceId: string, owner: Owner, gro
     treatment,
     holdout: holdoutMode === 'ifPresent' && totals.held_out === 0 ? null : holdout,
     lift: { ...lift, method: 'two-proportion Wald interval (unpooled), treatment minus holdout conversion rate' },
+    // Additive: every purchase recorded before this time is attributed in the figures above
+    // (null until attribution first caught up).
+    attributedThrough: through?.toISOString() ?? null,
   };
 }

@@ -21,6 +21,8 @@ export interface Report {
   groupBy: string; rows: ReportRow[];
   holdout?: { customers: number; converted: number; conversionRate: number | null; revenue: number; revenuePerCustomer: number | null } | null;
   lift?: { conversionRate: number | null; ci95: [number, number] | null } | null;
+  /** Every purchase recorded before this time is counted (null before attribution first ran). */
+  attributedThrough?: string | null;
 }
 export interface Automation { id: string; name: string; enabled: boolean; trigger: Record<string, unknown>; steps: Array<Record<string, unknown>>; counts?: unknown }
 export interface Settings {

@@ -64,6 +64,9 @@ function CampaignReport({ id }: { id: string }) {
               {ci ? ` (95% interval ${pct(ci[0])} to ${pct(ci[1])})` : ''}
             </p>
             {ci && <LiftBar low={ci[0]} high={ci[1]} point={r.lift?.conversionRate ?? 0} />}
+            <p class="muted" data-testid="attributed-through">
+              {r.attributedThrough ? `Conversions counted for purchases up to ${new Date(r.attributedThrough).toLocaleString()}.` : 'Conversions are not counted yet.'}
+            </p>
           </div>
           <div class="card">
             <table>
