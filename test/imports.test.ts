@@ -73,6 +73,18 @@ describe('POST /v1/imports (purchases)', () => {
     expect(await srv.deps.db('import_chunks').where({ import_id: done.id }).count({ n: '*' })).toEqual([{ n: '0' }]);
   });
 
+  test('when cells hold tabs, backslashes, a quoted line break and quotes, then they are stored as written (staging by COPY escapes them)', async () => {
+    const ws = await newWorkspace(srv.url);
+    const name = 'a\tb \\N c\\d "q"\nline two';
+    const body = csv([HEADER, `T-1,c\\1,2024-01-02T10:00:00Z,sku\t1,"${name.replace(/"/g, '""')}",food,1,1.00`, `T-2,c2,2024-01-02T10:00:00Z,sku-2,\\N,food,x,1.00`]);
+    const done = await importFile(ws, body, 'kind=purchases');
+    expect(done).toMatchObject({ status: 'done', accepted: 1, rejected: 1, errors: [{ line: 4, error: 'quantity: "x" is not a whole number' }] });
+    const [p] = await srv.deps.db('purchases').where({ workspace_id: ws.id });
+    const [item] = await srv.deps.db('purchase_items').where({ purchase_id: p.id });
+    expect({ sku: item.sku, name: item.name }).toEqual({ sku: 'sku\t1', name });
+    expect((await srv.deps.db('customers').where({ id: p.customer_id }).first()).external_id).toBe('c\\1');
+  });
+
   test('when the same file is imported twice, then the second changes nothing and counts duplicates', async () => {
     const ws = await newWorkspace(srv.url);
     await importFile(ws, PURCHASES, 'kind=purchases');
