@@ -273,6 +273,10 @@ describe('a worker that dies mid-import', () => {
       expect(mid.accepted).toBeGreaterThan(0);
       expect(mid.accepted).toBeLessThan(4000);
       expect(mid.progress).toBeGreaterThan(0.5);
+      // Batches committed past the resume point, each with its lane: the resumed job skips them lane by lane.
+      const ranges = (await srv.deps.db('imports').where({ id: up.body.id }).first()).done_ranges as unknown[][];
+      expect(ranges.length).toBeGreaterThan(0);
+      for (const r of ranges) expect(r).toEqual([expect.any(String), expect.any(String), expect.any(Number)]);
       await processImport(srv.deps.db, srv.deps.logger, up.body.id, () => new Date());
     } finally {
       worker.resume();

@@ -29,7 +29,8 @@ export interface ImportRow {
   rejected: number;
   progress: number;
   apply_cursor: string | null;
-  done_ranges: Array<[string, string]>;
+  /** Batches committed past apply_cursor: [first, last] orderId, and the lane (absent: every lane). */
+  done_ranges: Array<[string, string] | [string, string, number]>;
   errors: Array<{ line: number; error: string }>;
   failure: string | null;
   created_at: Date;
@@ -152,12 +153,28 @@ export async function hasStagedRows(db: Db, importId: string): Promise<boolean> 
 }
 
 /** The next rows of a purchase import past `after` (an orderId), in (orderId, line) order. */
-export async function purchaseRowsAfter(db: Db, importId: string, after: string | null, limit: number, skip: Array<[string, string]> = []): Promise<StagedRow[]> {
+export async function purchaseRowsAfter(db: Db, importId: string, after: string | null, limit: number): Promise<StagedRow[]> {
   const q = db('import_rows').where({ import_id: importId }).whereNotNull('key');
   if (after !== null) q.andWhere('key', '>', after);
-  // Batches a dead worker applied past its resume point (at most a few): compared in SQL, in the order the pages use.
-  for (const [from, to] of skip) q.andWhereNot((w) => w.where('key', '>=', from).andWhere('key', '<=', to));
   return parsed(await q.orderBy([{ column: 'key' }, { column: 'line' }]).limit(limit).select('line', 'key', 'data', 'error'));
+}
+
+/**
+ * Of these orderIds, those inside a range of `ranges`, with the lanes that applied them (-1: a
+ * range of every lane). Compared in SQL, in the collation the pages are ordered by.
+ */
+export async function coveredKeys(db: Db, keys: string[], ranges: ImportRow['done_ranges']): Promise<Map<string, Set<number>>> {
+  const { rows } = await db.raw(
+    `SELECT u.k, coalesce((r.v->>2)::int, -1) AS lane FROM unnest(?::text[]) AS u(k)
+     JOIN jsonb_array_elements(?::jsonb) AS r(v) ON u.k >= r.v->>0 AND u.k <= r.v->>1`,
+    bindings([pgArray(keys), JSON.stringify(ranges)]),
+  );
+  const out = new Map<string, Set<number>>();
+  for (const r of rows as Array<{ k: string; lane: number }>) {
+    if (!out.has(r.k)) out.set(r.k, new Set());
+    out.get(r.k)!.add(r.lane);
+  }
+  return out;
 }
 
 /** The next valid rows of a customer import past line `after`, in file order. */
@@ -168,7 +185,7 @@ export async function customerRowsAfter(db: Db, importId: string, after: number,
 export interface Applied {
   /** Customers: the line up to which all is applied. Purchases: the batch's [first, last] orderId (see advanceCursor). */
   cursor: string;
-  range?: [string, string];
+  range?: [string, string, number];
   rows: number;
   accepted: number;
   duplicates: number;
