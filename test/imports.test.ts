@@ -5,6 +5,8 @@ import { newWorkspace } from './helpers/api';
 import { startImportWorker } from '../workers/import-worker';
 import { processImport } from '../src/imports/service';
 import { QUEUE_NAMES } from '../src/queues';
+import { EXTERNAL_ID_PROBE } from '../src/customers/identity';
+import { bindings } from '../src/db';
 
 let srv: TestServer;
 let worker: Worker;
@@ -136,20 +138,24 @@ describe('POST /v1/imports (purchases)', () => {
 });
 
 describe('planner statistics', () => {
-  test('when a purchase import adds customers, then it refreshes the customers table statistics while it applies', async () => {
-    // Without them a new workspace's customers are unknown to the planner, which then probed its
-    // externalIds through any (workspace_id, ...) index: a scan of the workspace per purchase.
-    const analyzed = async () => Number((await srv.deps.db.raw(`SELECT analyze_count + autoanalyze_count AS n FROM pg_stat_user_tables WHERE relname = 'customers'`)).rows[0].n);
-    const before = await analyzed();
+  test('when a workspace is unknown to the statistics, then its customers are still probed by (workspace_id, external_id)', async () => {
+    // Planned with the workspace's value, a workspace the last ANALYZE had not seen was estimated
+    // at ~1 customer and probed through any (workspace_id, ...) index: a walk of the workspace per
+    // look-up (seen on the bench database, whose few workspaces are all in the statistics; this
+    // shared test database plans either form well). The probe hides the value ($n, an InitPlan
+    // parameter) and both of its columns are index conditions.
     const ws = await newWorkspace(srv.url);
-    const done = await importFile(ws, PURCHASES, 'kind=purchases');
-    expect(done).toMatchObject({ status: 'done', accepted: 2 });
-    let after = before;
-    for (let i = 0; i < 40 && after === before; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      after = await analyzed();
-    }
-    expect(after).toBeGreaterThan(before);
+    const db = srv.deps.db;
+    await db.raw('ANALYZE customers');
+    await db.raw(`INSERT INTO customers (workspace_id, external_id) SELECT ?, 'p-' || g FROM generate_series(1, 3000) g`, [ws.id]);
+    const plan = await db.transaction(async (trx) => {
+      const { rows } = await trx.raw(`EXPLAIN (FORMAT JSON) ${EXTERNAL_ID_PROBE}`, bindings([['p-1', 'p-2', 'p-3'], ws.id]));
+      return JSON.stringify(rows[0]['QUERY PLAN']);
+    });
+    const scans = [...plan.matchAll(/"Index Name": ?"([^"]+)"/g)].map((m) => m[1]);
+    expect(scans).toHaveLength(1);
+    expect(['customers_workspace_id_external_id_unique', 'customers_search_external_id']).toContain(scans[0]);
+    expect(plan).toMatch(/"Index Cond": ?"\(\(workspace_id = \$\d+\) AND \(external_id = x\.v\)\)"/);
   });
 });
 

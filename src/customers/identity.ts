@@ -194,14 +194,14 @@ export async function resolveCustomers(trx: Knex.Transaction, workspaceId: strin
  */
 export const WORKSPACE_PARAM = '(SELECT ?::uuid)';
 
+/** Customers by externalId; bindings: the externalIds (text[]), the workspace. */
+export const EXTERNAL_ID_PROBE = `SELECT c.id, c.external_id FROM unnest(?::text[]) AS x(v)
+     CROSS JOIN LATERAL (SELECT id, external_id FROM customers WHERE workspace_id = ${WORKSPACE_PARAM} AND external_id = x.v LIMIT 1 FOR KEY SHARE) c`;
+
 async function findByExternalIds(trx: Knex.Transaction, workspaceId: string, exts: string[]) {
   // One unique-index probe per externalId (a LATERAL with LIMIT is not flattened into a join):
   // `workspace_id = ? AND external_id = ANY(?)` was planned as a scan of the workspace.
-  const { rows } = await trx.raw(
-    `SELECT c.id, c.external_id FROM unnest(?::text[]) AS x(v)
-     CROSS JOIN LATERAL (SELECT id, external_id FROM customers WHERE workspace_id = ${WORKSPACE_PARAM} AND external_id = x.v LIMIT 1 FOR KEY SHARE) c`,
-    bindings([exts, workspaceId]),
-  );
+  const { rows } = await trx.raw(EXTERNAL_ID_PROBE, bindings([exts, workspaceId]));
   return new Map<string, string>((rows as Array<{ id: string; external_id: string }>).map((r) => [r.external_id, r.id]));
 }
 

@@ -86,9 +86,6 @@ export async function applyPurchases(db: Db, imp: repo.ImportRow, now: () => Dat
   const lanes: Array<Promise<void>> = new Array(LANES).fill(Promise.resolve());
   let failure: unknown = null;
   let settled: Promise<unknown> = Promise.resolve(); // every unit dispatched so far, and the cursor moves
-  // The customers' statistics are refreshed after the first batch, then each time the rows
-  // applied have grown 8-fold: a few ANALYZEs per import (see repo.analyzeCustomers).
-  let analyzeAt = applied + 1;
 
   const commit = async (u: Unit) => {
     applied += u.rows;
@@ -102,10 +99,6 @@ export async function applyPurchases(db: Db, imp: repo.ImportRow, now: () => Dat
           await record(trx, accepted, outcomes.length - accepted);
         },
       });
-    }
-    if (u.good.length && applied >= analyzeAt) {
-      analyzeAt = applied * 8;
-      await repo.analyzeCustomers(db);
     }
     await hooks.afterPage?.(applied);
   };

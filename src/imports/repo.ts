@@ -133,17 +133,6 @@ export async function startApply(db: Db, importId: string): Promise<void> {
   await db.raw('ANALYZE import_rows');
 }
 
-/**
- * Fresh planner statistics of the tables a purchase batch looks customers up in. A workspace the
- * last ANALYZE did not see is estimated at ~1 customer, and its externalId probes were then
- * planned on any (workspace_id, ...) index (customers_ws_birth, say) and filtered: a walk of the
- * whole workspace per purchase, ~0.9 s per 1,000 at 10k customers and growing with the import.
- * Only a planner hint: a failure (another ANALYZE holding the table, say) changes nothing.
- */
-export async function analyzeCustomers(db: Db): Promise<void> {
-  await db.raw('ANALYZE customers, customer_stats').catch(() => undefined);
-}
-
 const parsed = (rows: Array<{ line: number; key: string | null; data: string | null; error: string | null }>): StagedRow[] =>
   rows.map((r) => ({ line: r.line, key: r.key, data: r.data === null ? null : (JSON.parse(r.data) as Record<string, unknown>), error: r.error }));
 
