@@ -259,6 +259,12 @@ describe('customers and lists', () => {
 });
 
 describe('a worker that dies mid-import', () => {
+  test('when a resumed job looks up ranges applied past its resume point, then a range without a lane covers every lane', async () => {
+    const { coveredKeys } = await import('../src/imports/repo');
+    const got = await coveredKeys(srv.deps.db, ['A-1', 'B-1', 'C-1', 'E-1', 'F-1'], [['A-1', 'B-1'], ['E-1', 'F-1', 2], ['F-1', 'F-1', 3]]);
+    expect([...got].map(([k, lanes]) => [k, [...lanes].sort()]).sort()).toEqual([['A-1', [-1]], ['B-1', [-1]], ['E-1', [2]], ['F-1', [2, 3]]]);
+  });
+
   test('when the job stops after a page and runs again, then it resumes: every purchase once, stats as a clean import', async () => {
     const lines = [HEADER];
     // 4,000 orders of 3 rows each, each order's rows spread over the file.
