@@ -57,7 +57,9 @@ function compileWorkerChild(ctx: BenchContext): string {
 }
 
 function startWorkerChild(script: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  // IMPORT_WORKER_NODE_ARGS: extra node flags for the worker child (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof), for profiling.
+  const extra = (process.env.IMPORT_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((res, rej) => {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && res(child));
     child.once('exit', (code) => rej(new Error(`import worker exited ${code}`)));

@@ -5,6 +5,8 @@ import { newWorkspace } from './helpers/api';
 import { startImportWorker } from '../workers/import-worker';
 import { processImport } from '../src/imports/service';
 import { QUEUE_NAMES } from '../src/queues';
+import { EXTERNAL_ID_PROBE } from '../src/customers/identity';
+import { bindings } from '../src/db';
 
 let srv: TestServer;
 let worker: Worker;
@@ -73,6 +75,18 @@ describe('POST /v1/imports (purchases)', () => {
     expect(await srv.deps.db('import_chunks').where({ import_id: done.id }).count({ n: '*' })).toEqual([{ n: '0' }]);
   });
 
+  test('when cells hold tabs, backslashes, a quoted line break and quotes, then they are stored as written (staging by COPY escapes them)', async () => {
+    const ws = await newWorkspace(srv.url);
+    const name = 'a\tb \\N c\\d "q"\nline two';
+    const body = csv([HEADER, `T-1,c\\1,2024-01-02T10:00:00Z,sku\t1,"${name.replace(/"/g, '""')}",food,1,1.00`, `T-2,c2,2024-01-02T10:00:00Z,sku-2,\\N,food,x,1.00`]);
+    const done = await importFile(ws, body, 'kind=purchases');
+    expect(done).toMatchObject({ status: 'done', accepted: 1, rejected: 1, errors: [{ line: 4, error: 'quantity: "x" is not a whole number' }] });
+    const [p] = await srv.deps.db('purchases').where({ workspace_id: ws.id });
+    const [item] = await srv.deps.db('purchase_items').where({ purchase_id: p.id });
+    expect({ sku: item.sku, name: item.name }).toEqual({ sku: 'sku\t1', name });
+    expect((await srv.deps.db('customers').where({ id: p.customer_id }).first()).external_id).toBe('c\\1');
+  });
+
   test('when the same file is imported twice, then the second changes nothing and counts duplicates', async () => {
     const ws = await newWorkspace(srv.url);
     await importFile(ws, PURCHASES, 'kind=purchases');
@@ -124,20 +138,24 @@ describe('POST /v1/imports (purchases)', () => {
 });
 
 describe('planner statistics', () => {
-  test('when a purchase import adds customers, then it refreshes the customers table statistics while it applies', async () => {
-    // Without them a new workspace's customers are unknown to the planner, which then probed its
-    // externalIds through any (workspace_id, ...) index: a scan of the workspace per purchase.
-    const analyzed = async () => Number((await srv.deps.db.raw(`SELECT analyze_count + autoanalyze_count AS n FROM pg_stat_user_tables WHERE relname = 'customers'`)).rows[0].n);
-    const before = await analyzed();
+  test('when a workspace is unknown to the statistics, then its customers are still probed by (workspace_id, external_id)', async () => {
+    // Planned with the workspace's value, a workspace the last ANALYZE had not seen was estimated
+    // at ~1 customer and probed through any (workspace_id, ...) index: a walk of the workspace per
+    // look-up (seen on the bench database, whose few workspaces are all in the statistics; this
+    // shared test database plans either form well). The probe hides the value ($n, an InitPlan
+    // parameter) and both of its columns are index conditions.
     const ws = await newWorkspace(srv.url);
-    const done = await importFile(ws, PURCHASES, 'kind=purchases');
-    expect(done).toMatchObject({ status: 'done', accepted: 2 });
-    let after = before;
-    for (let i = 0; i < 40 && after === before; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      after = await analyzed();
-    }
-    expect(after).toBeGreaterThan(before);
+    const db = srv.deps.db;
+    await db.raw('ANALYZE customers');
+    await db.raw(`INSERT INTO customers (workspace_id, external_id) SELECT ?, 'p-' || g FROM generate_series(1, 3000) g`, [ws.id]);
+    const plan = await db.transaction(async (trx) => {
+      const { rows } = await trx.raw(`EXPLAIN (FORMAT JSON) ${EXTERNAL_ID_PROBE}`, bindings([['p-1', 'p-2', 'p-3'], ws.id]));
+      return JSON.stringify(rows[0]['QUERY PLAN']);
+    });
+    const scans = [...plan.matchAll(/"Index Name": ?"([^"]+)"/g)].map((m) => m[1]);
+    expect(scans).toHaveLength(1);
+    expect(['customers_workspace_id_external_id_unique', 'customers_search_external_id']).toContain(scans[0]);
+    expect(plan).toMatch(/"Index Cond": ?"\(\(workspace_id = \$\d+\) AND \(external_id = x\.v\)\)"/);
   });
 });
 
@@ -241,6 +259,12 @@ describe('customers and lists', () => {
 });
 
 describe('a worker that dies mid-import', () => {
+  test('when a resumed job looks up ranges applied past its resume point, then a range without a lane covers every lane', async () => {
+    const { coveredKeys } = await import('../src/imports/repo');
+    const got = await coveredKeys(srv.deps.db, ['A-1', 'B-1', 'C-1', 'E-1', 'F-1'], [['A-1', 'B-1'], ['E-1', 'F-1', 2], ['F-1', 'F-1', 3]]);
+    expect([...got].map(([k, lanes]) => [k, [...lanes].sort()]).sort()).toEqual([['A-1', [-1]], ['B-1', [-1]], ['E-1', [2]], ['F-1', [2, 3]]]);
+  });
+
   test('when the job stops after a page and runs again, then it resumes: every purchase once, stats as a clean import', async () => {
     const lines = [HEADER];
     // 4,000 orders of 3 rows each, each order's rows spread over the file.
@@ -261,6 +285,10 @@ describe('a worker that dies mid-import', () => {
       expect(mid.accepted).toBeGreaterThan(0);
       expect(mid.accepted).toBeLessThan(4000);
       expect(mid.progress).toBeGreaterThan(0.5);
+      // Batches committed past the resume point, each with its lane: the resumed job skips them lane by lane.
+      const ranges = (await srv.deps.db('imports').where({ id: up.body.id }).first()).done_ranges as unknown[][];
+      expect(ranges.length).toBeGreaterThan(0);
+      for (const r of ranges) expect(r).toEqual([expect.any(String), expect.any(String), expect.any(Number)]);
       await processImport(srv.deps.db, srv.deps.logger, up.body.id, () => new Date());
     } finally {
       worker.resume();

@@ -1,4 +1,8 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
+import type { Client as PgClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Db } from '../db';
 import { bindings } from '../db';
 import { pgArray } from '../purchases/pg-array';
@@ -25,7 +29,8 @@ export interface ImportRow {
   rejected: number;
   progress: number;
   apply_cursor: string | null;
-  done_ranges: Array<[string, string]>;
+  /** Batches committed past apply_cursor: [first, last] orderId, and the lane (absent: every lane). */
+  done_ranges: Array<[string, string] | [string, string, number]>;
   errors: Array<{ line: number; error: string }>;
   failure: string | null;
   created_at: Date;
@@ -86,19 +91,38 @@ export async function startParse(db: Db, importId: string, now: Date): Promise<v
   });
 }
 
-/** Stages parsed rows and moves the counters in one transaction. */
+/** A value in COPY's text format: \N for null, backslash escapes for what would end a field or row. */
+const COPY_ESC: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const copyValue = (v: string | null) => (v === null ? '\\N' : v.replace(/[\\\n\r\t]/g, (c) => COPY_ESC[c]!));
+
+/** Parsed rows as COPY text (one string: a batch is a few hundred KB). */
+export function copyText(importId: string, rows: StagedRow[]): string {
+  let out = '';
+  for (const r of rows) out += `${importId}\t${r.line}\t${copyValue(r.key)}\t${r.data ? copyValue(JSON.stringify(r.data)) : '\\N'}\t${copyValue(r.error)}\n`;
+  return out;
+}
+
+/**
+ * Stages parsed rows and moves the counters in one transaction. The rows go by COPY
+ * (pg-copy-streams): no parameter arrays to build and escape, and Postgres reads them in one
+ * pass (the unnest INSERT's arrays were the parse's largest allocations).
+ */
 export async function stageRows(db: Db, importId: string, rows: StagedRow[], progress: number): Promise<void> {
   if (!rows.length) return;
   const bad = rows.filter((r) => r.error !== null).length;
-  await db.transaction(async (trx) => {
-    await trx.raw(
-      `INSERT INTO import_rows (import_id, line, key, data, error) SELECT ?, * FROM unnest(?::int[], ?::text[], ?::text[], ?::text[])`,
-      bindings([importId, ...[rows.map((r) => r.line), rows.map((r) => r.key), rows.map((r) => (r.data ? JSON.stringify(r.data) : null)), rows.map((r) => r.error)].map(pgArray)]),
-    );
-    await trx('imports')
-      .where({ id: importId })
-      .update({ rows_read: trx.raw('rows_read + ?', [rows.length]), rows_staged: trx.raw('rows_staged + ?', [rows.length]), rejected: trx.raw('rejected + ?', [bad]), progress });
-  });
+  const text = copyText(importId, rows);
+  const conn = (await db.client.acquireConnection()) as PgClient;
+  try {
+    await conn.query('BEGIN');
+    await pipeline(Readable.from([text]), conn.query(copyFrom('COPY import_rows (import_id, line, key, data, error) FROM STDIN')));
+    await conn.query('UPDATE imports SET rows_read = rows_read + $1, rows_staged = rows_staged + $1, rejected = rejected + $2, progress = $3 WHERE id = $4', [rows.length, bad, progress, importId]);
+    await conn.query('COMMIT');
+  } catch (err) {
+    await conn.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
 }
 
 export async function startApply(db: Db, importId: string): Promise<void> {
@@ -107,17 +131,6 @@ export async function startApply(db: Db, importId: string): Promise<void> {
   // page was a bitmap scan of every remaining row and a sort (0.2 s a page at 200k rows, growing
   // with the file), instead of a walk of import_rows_key that stops at the page.
   await db.raw('ANALYZE import_rows');
-}
-
-/**
- * Fresh planner statistics of the tables a purchase batch looks customers up in. A workspace the
- * last ANALYZE did not see is estimated at ~1 customer, and its externalId probes were then
- * planned on any (workspace_id, ...) index (customers_ws_birth, say) and filtered: a walk of the
- * whole workspace per purchase, ~0.9 s per 1,000 at 10k customers and growing with the import.
- * Only a planner hint: a failure (another ANALYZE holding the table, say) changes nothing.
- */
-export async function analyzeCustomers(db: Db): Promise<void> {
-  await db.raw('ANALYZE customers, customer_stats').catch(() => undefined);
 }
 
 const parsed = (rows: Array<{ line: number; key: string | null; data: string | null; error: string | null }>): StagedRow[] =>
@@ -129,12 +142,28 @@ export async function hasStagedRows(db: Db, importId: string): Promise<boolean> 
 }
 
 /** The next rows of a purchase import past `after` (an orderId), in (orderId, line) order. */
-export async function purchaseRowsAfter(db: Db, importId: string, after: string | null, limit: number, skip: Array<[string, string]> = []): Promise<StagedRow[]> {
+export async function purchaseRowsAfter(db: Db, importId: string, after: string | null, limit: number): Promise<StagedRow[]> {
   const q = db('import_rows').where({ import_id: importId }).whereNotNull('key');
   if (after !== null) q.andWhere('key', '>', after);
-  // Batches a dead worker applied past its resume point (at most a few): compared in SQL, in the order the pages use.
-  for (const [from, to] of skip) q.andWhereNot((w) => w.where('key', '>=', from).andWhere('key', '<=', to));
   return parsed(await q.orderBy([{ column: 'key' }, { column: 'line' }]).limit(limit).select('line', 'key', 'data', 'error'));
+}
+
+/**
+ * Of these orderIds, those inside a range of `ranges`, with the lanes that applied them (-1: a
+ * range of every lane). Compared in SQL, in the collation the pages are ordered by.
+ */
+export async function coveredKeys(db: Db, keys: string[], ranges: ImportRow['done_ranges']): Promise<Map<string, Set<number>>> {
+  const { rows } = await db.raw(
+    `SELECT u.k, coalesce((r.v->>2)::int, -1) AS lane FROM unnest(?::text[]) AS u(k)
+     JOIN jsonb_array_elements(?::jsonb) AS r(v) ON u.k >= r.v->>0 AND u.k <= r.v->>1`,
+    bindings([pgArray(keys), JSON.stringify(ranges)]),
+  );
+  const out = new Map<string, Set<number>>();
+  for (const r of rows as Array<{ k: string; lane: number }>) {
+    if (!out.has(r.k)) out.set(r.k, new Set());
+    out.get(r.k)!.add(r.lane);
+  }
+  return out;
 }
 
 /** The next valid rows of a customer import past line `after`, in file order. */
@@ -145,7 +174,7 @@ export async function customerRowsAfter(db: Db, importId: string, after: number,
 export interface Applied {
   /** Customers: the line up to which all is applied. Purchases: the batch's [first, last] orderId (see advanceCursor). */
   cursor: string;
-  range?: [string, string];
+  range?: [string, string, number];
   rows: number;
   accepted: number;
   duplicates: number;

@@ -1,3 +1,4 @@
+import { WORKSPACE_PARAM } from '../customers/identity';
 import type { Db } from '../db';
 import { bindings } from '../db';
 import type { PurchaseInput } from './schema';
@@ -38,7 +39,7 @@ export async function ingestKnown(db: Db, workspaceId: string, rows: KnownRow[],
        SELECT * FROM unnest(?::text[], ?::text[], ?::timestamptz[], ?::numeric[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS u(x, o, t, tot, cur, st, ch, k)
      ), cust AS (
        SELECT e.x, c.id FROM (SELECT DISTINCT x FROM u ORDER BY x) e
-       CROSS JOIN LATERAL (SELECT id FROM customers WHERE workspace_id = ? AND external_id = e.x FOR KEY SHARE) c
+       CROSS JOIN LATERAL (SELECT id FROM customers WHERE workspace_id = ${WORKSPACE_PARAM} AND external_id = e.x FOR KEY SHARE) c
      ), ins AS (
        INSERT INTO purchases (workspace_id, customer_id, order_id, occurred_at, total, currency, store_id, channel, created_at)
        SELECT ?, cust.id, u.o, u.t, u.tot, u.cur, u.st, u.ch, ? FROM u JOIN cust ON cust.x = u.x ORDER BY u.k

@@ -1,7 +1,7 @@
 import { bindings } from '../db';
 import type { Knex } from 'knex';
 import type { Db } from '../db';
-import { normalizeRef, NormalRef, resolveCustomers } from '../customers/identity';
+import { normalizeRef, NormalRef, resolveCustomers, WORKSPACE_PARAM } from '../customers/identity';
 import { withRetry } from '../tx';
 import type { PurchaseInput } from './schema';
 import { byBigintId, pgArray } from './pg-array';
@@ -56,7 +56,7 @@ export async function ingestPurchases(db: Db, workspaceId: string, input: Purcha
     if (replayOrders.length) {
       // One unique-index probe per orderId, whatever the table statistics say.
       const { rows: found } = await trx.raw(
-        `SELECT p.id, p.order_id, p.customer_id FROM unnest(?::text[]) AS x(o) JOIN purchases p ON p.workspace_id = ? AND p.order_id = x.o`,
+        `SELECT p.id, p.order_id, p.customer_id FROM unnest(?::text[]) AS x(o) JOIN purchases p ON p.workspace_id = ${WORKSPACE_PARAM} AND p.order_id = x.o`,
         bindings([[...new Set(replayOrders)], workspaceId]),
       );
       for (const f of found as Array<{ id: string; order_id: string; customer_id: string }>) stored.set(f.order_id, f);
