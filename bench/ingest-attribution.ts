@@ -1,13 +1,7 @@
-import { fork } from 'node:child_process';
-import type { Deps } from '../src/deps';
+import { ChildWorker, childDeps, serveWorkerInChild, workerInChild } from './fork';
 import type { Db } from '../src/db';
-import { systemClock } from '../src/clock';
 import { loadConfig } from '../src/config';
-import { createDb } from '../src/db';
-import { createLogger } from '../src/logger';
-import { createMetrics } from '../src/ops/metrics';
 import { Queues, QUEUE_NAMES } from '../src/queues';
-import { createRedis } from '../src/redis';
 import { startResultsWorker } from '../workers/results-worker';
 import { makePurchase } from './ingest-load';
 
@@ -26,23 +20,8 @@ export interface WorkerSpec {
 }
 
 /** Starts the results worker in a child process; resolves once it is ready, with a stop function. */
-export function startAttributionWorker(spec: WorkerSpec): Promise<{ pid: number; stop(): Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const child = fork(__filename, [], { execArgv: ['-r', '@swc-node/register'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', () =>
-      resolve({
-        pid: child.pid!,
-        stop: () =>
-          new Promise<void>((r) => {
-            child.once('exit', () => r());
-            child.send('stop');
-          }),
-      }),
-    );
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`attribution worker exited with ${code}`)));
-    child.send(spec);
-  });
+export function startAttributionWorker(spec: WorkerSpec): Promise<ChildWorker> {
+  return workerInChild(__filename, spec);
 }
 
 /** The queue's jobs of earlier runs (wake-ups nobody took) would run at the worker's start. */
@@ -97,20 +76,8 @@ export function conversionPoller(db: Db, campaignId: string, everyMs = 100) {
   };
 }
 
-if (require.main === module && process.send) {
-  process.once('message', async (spec: WorkerSpec) => {
-    const config = loadConfig({ ...process.env, NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525', DATABASE_URL: spec.databaseUrl, HARK_ADMIN_TOKEN: 'bench-operator-token-0123456789', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', LOG_LEVEL: 'silent' });
-    const db = createDb(config.DATABASE_URL, 4, config.WORKER_STATEMENT_TIMEOUT_MS);
-    const redis = createRedis(config.REDIS_URL);
-    const deps: Deps = { config, db, redis, queues: new Queues(redis, spec.queuePrefix), clock: systemClock, logger: createLogger('silent'), metrics: createMetrics() };
-    const worker = await startResultsWorker(deps);
-    process.send!('ready');
-    process.once('message', async () => {
-      await worker.close();
-      await deps.queues.close();
-      await db.destroy();
-      await redis.quit();
-      process.exit(0);
-    });
-  });
-}
+serveWorkerInChild(module, async (spec: WorkerSpec) => {
+  const config = loadConfig({ ...process.env, NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525', DATABASE_URL: spec.databaseUrl, HARK_ADMIN_TOKEN: 'bench-operator-token-0123456789', HARK_SIGNING_SECRET: 'bench-signing-secret-0123456789-abcdef', LOG_LEVEL: 'silent' });
+  const deps = childDeps(config, 4, config.WORKER_STATEMENT_TIMEOUT_MS, spec.queuePrefix);
+  return { deps, worker: await startResultsWorker(deps) };
+});
