@@ -1,10 +1,10 @@
 import { atRiskPerJob } from '../src/messages/dispatch';
 import { CRASH_TEST_PARALLEL } from './helpers/dispatch-child';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import { freePort } from './helpers/ports';
-import { join } from 'node:path';
 import { newWorkspace } from './helpers/api';
-import { TEST_DATABASE_URL } from './helpers/env';
+import { until as poll } from './helpers/until';
+import { WorkerProcs } from './helpers/worker-procs';
 import { startTestServer, TestServer } from './helpers/server';
 import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';
 
@@ -15,13 +15,12 @@ import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';
  */
 jest.setTimeout(120_000);
 
-const ROOT = join(__dirname, '..');
 const N = 150;
-const children: ChildProcess[] = [];
+const procs = new WorkerProcs();
 let smtp: SmtpPeer;
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  procs.killAll();
   await smtp?.close();
 });
 
@@ -30,35 +29,10 @@ beforeAll(async () => {
 });
 
 function worker(server: TestServer, rate = 40): Promise<ChildProcess> {
-  const env = {
-    ...process.env,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: server.deps.config.REDIS_URL,
-    QUEUE_PREFIX: server.deps.queues.prefix,
-    SMTP_URL: smtp.url,
-    EMAIL_RATE_PER_SECOND: String(rate),
-    HARK_ADMIN_TOKEN: server.deps.config.HARK_ADMIN_TOKEN,
-  };
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', 'test/helpers/dispatch-child.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${err}`)));
-  });
+  return procs.start(server, { SMTP_URL: smtp.url, EMAIL_RATE_PER_SECOND: String(rate) });
 }
 
-async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 90_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = (what: string, fn: () => Promise<boolean> | boolean) => poll(what, fn, 90_000);
 
 /** A campaign of N subscribed customers (domain-unique addresses) sent now; returns its id. */
 async function campaign(server: TestServer, domain: string) {
