@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { normalizePhone } from '../normalize';
+import type { CustomerFields } from '../customers/schema';
 
 /**
  * Helpers the adapters share: exact money from the platforms' decimal strings, JSON whose large
@@ -71,3 +72,31 @@ export const idText = (v: unknown): string | undefined => (typeof v === 'number'
 export const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 export const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 export const str = (v: unknown, max = 500): string | undefined => (typeof v === 'string' && v.trim() ? v.trim().slice(0, max) : undefined);
+
+/** The contact a platform gives, as raw values; `contactFields` keeps what the API would accept. */
+export interface RawContact {
+  email?: unknown;
+  phone?: unknown;
+  firstName: unknown;
+  lastName: unknown;
+  city: unknown;
+  region: unknown;
+  country: unknown;
+  postalCode: unknown;
+}
+
+/** Customer fields from a platform's contact: a usable email and E.164 phone, trimmed names and address, a two-letter country. */
+export function contactFields(c: RawContact): CustomerFields {
+  const fields: CustomerFields = {};
+  const email = usableEmail(c.email);
+  const phone = usablePhone(c.phone, c.country);
+  if (email) fields.email = email;
+  if (phone) fields.phone = phone;
+  if (str(c.firstName)) fields.firstName = str(c.firstName, 200);
+  if (str(c.lastName)) fields.lastName = str(c.lastName, 200);
+  if (str(c.city)) fields.city = str(c.city, 200);
+  if (str(c.region)) fields.region = str(c.region, 200);
+  if (/^[A-Za-z]{2}$/.test(String(c.country ?? ''))) fields.country = String(c.country).toUpperCase();
+  if (str(c.postalCode)) fields.postalCode = str(c.postalCode, 20);
+  return fields;
+}

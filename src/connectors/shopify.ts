@@ -1,7 +1,6 @@
-import type { CustomerFields } from '../customers/schema';
 import type { PurchaseInput } from '../purchases/schema';
 import type { ConnectorAdapter, Write } from './types';
-import { arr, centsToString, header, hmacBase64Matches, idText, MappingError, moneyNumber, obj, str, toCents, usableEmail, usablePhone } from './kit';
+import { arr, centsToString, contactFields, header, hmacBase64Matches, idText, MappingError, moneyNumber, obj, str, toCents, usableEmail, usablePhone } from './kit';
 
 /**
  * Shopify webhooks (JSON, any API version): X-Shopify-Hmac-Sha256 is base64(HMAC-SHA256(raw body)),
@@ -68,17 +67,7 @@ function customer(c: Record<string, unknown>): Write[] {
   const id = gid(c);
   if (!id) throw new MappingError('customer has no id');
   const address = obj(c.default_address);
-  const fields: CustomerFields = {};
-  const email = usableEmail(c.email);
-  const phone = usablePhone(c.phone, address.country_code);
-  if (email) fields.email = email;
-  if (phone) fields.phone = phone;
-  if (str(c.first_name)) fields.firstName = str(c.first_name, 200);
-  if (str(c.last_name)) fields.lastName = str(c.last_name, 200);
-  if (str(address.city)) fields.city = str(address.city, 200);
-  if (str(address.province)) fields.region = str(address.province, 200);
-  if (/^[A-Za-z]{2}$/.test(String(address.country_code ?? ''))) fields.country = String(address.country_code).toUpperCase();
-  if (str(address.zip)) fields.postalCode = str(address.zip, 20);
+  const fields = contactFields({ email: c.email, phone: c.phone, firstName: c.first_name, lastName: c.last_name, city: address.city, region: address.province, country: address.country_code, postalCode: address.zip });
   const ec = consent(c.email_marketing_consent);
   const sc = consent(c.sms_marketing_consent);
   if (ec) fields.emailConsent = ec;

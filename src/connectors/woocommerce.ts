@@ -1,7 +1,6 @@
-import type { CustomerFields } from '../customers/schema';
 import type { PurchaseInput } from '../purchases/schema';
 import type { ConnectorAdapter, Write } from './types';
-import { arr, centsToString, header, hmacBase64Matches, idText, MappingError, moneyNumber, obj, str, toCents, usableEmail, usablePhone } from './kit';
+import { arr, centsToString, contactFields, header, hmacBase64Matches, idText, MappingError, moneyNumber, obj, str, toCents, usableEmail, usablePhone } from './kit';
 
 /**
  * WooCommerce webhooks (REST API v3 payloads): X-WC-Webhook-Signature is base64(HMAC-SHA256(raw
@@ -74,17 +73,7 @@ function customer(c: Record<string, unknown>): Write[] {
   const id = idText(c.id);
   if (!id || id === '0') throw new MappingError('customer has no id');
   const billing = obj(c.billing);
-  const fields: CustomerFields = {};
-  const email = usableEmail(c.email) ?? usableEmail(billing.email);
-  const phone = usablePhone(billing.phone, billing.country);
-  if (email) fields.email = email;
-  if (phone) fields.phone = phone;
-  if (str(c.first_name)) fields.firstName = str(c.first_name, 200);
-  if (str(c.last_name)) fields.lastName = str(c.last_name, 200);
-  if (str(billing.city)) fields.city = str(billing.city, 200);
-  if (str(billing.state)) fields.region = str(billing.state, 200);
-  if (/^[A-Za-z]{2}$/.test(String(billing.country ?? ''))) fields.country = String(billing.country).toUpperCase();
-  if (str(billing.postcode)) fields.postalCode = str(billing.postcode, 20);
+  const fields = contactFields({ email: usableEmail(c.email) ?? billing.email, phone: billing.phone, firstName: c.first_name, lastName: c.last_name, city: billing.city, region: billing.state, country: billing.country, postalCode: billing.postcode });
   return [{ kind: 'customer', externalId: `woocommerce:${id}`, fields }];
 }
 
