@@ -3,6 +3,7 @@ import { startTestServer, TestServer } from './helpers/server';
 import { client } from './helpers/api';
 import { closeWorkers, startWorkers } from '../workers/index';
 import { DEMO_NAME, runDemo } from '../src/demo/main';
+import { loadRetail } from '../src/demo/retail';
 
 /** npm run demo's work (runDemo) against a running hark with the inbox default and its real workers. */
 jest.setTimeout(120_000);
@@ -51,4 +52,12 @@ test('when the demo runs twice, then one "Demo store" holds the retail history u
   expect(inbox).toHaveLength(r.entered);
   expect(new Set(inbox.map((m) => m.to)).size).toBe(r.entered);
   expect(inbox.every((m) => m.to.endsWith('@example.com'))).toBe(true);
+});
+
+test('when the demo is loaded at any hour, then the last order falls on the given day (not the day before)', () => {
+  for (const at of ['2026-12-07T00:05:00Z', '2026-12-07T11:00:00Z', '2026-12-07T23:55:00Z']) {
+    const { purchases } = loadRetail('test/fixtures/data/online-retail-sample.csv', new Date(at));
+    const last = purchases.reduce((m, p) => (p.occurredAt > m ? p.occurredAt : m), '');
+    expect([at, last.slice(0, 10)]).toEqual([at, '2026-12-07']);
+  }
 });

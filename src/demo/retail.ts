@@ -65,8 +65,10 @@ export function loadRetail(file: string, lastDay: Date): { customers: DemoCustom
   }
   const kept = [...invoices.entries()].filter(([, v]) => v.cents > 0);
   const last = Math.max(...kept.map(([, v]) => v.at));
-  // Whole days, so times of day (and weekdays' rhythm) stay as they were.
-  const shiftDays = Math.floor((lastDay.getTime() - last) / DAY);
+  // Whole days, so times of day (and weekdays' rhythm) stay as they were, counted between the two
+  // UTC dates: the last invoice lands on lastDay's date whatever the hour (between midnight and the
+  // last invoice's time of day, a difference of instants fell one day short).
+  const shiftDays = Math.floor(lastDay.getTime() / DAY) - Math.floor(last / DAY);
   const shift = shiftDays * DAY;
   const purchases: DemoPurchase[] = kept
     .sort((a, b) => a[1].at - b[1].at)
