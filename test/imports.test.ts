@@ -87,6 +87,21 @@ describe('POST /v1/imports (purchases)', () => {
     expect((await srv.deps.db('customers').where({ id: p.customer_id }).first()).external_id).toBe('c\\1');
   });
 
+  test('when a CRLF file has CRLF and a lone CR inside quoted cells, then later rows are still reported by their own line', async () => {
+    const ws = await newWorkspace(srv.url);
+    const rows = [
+      HEADER, // line 1
+      'A-1,c1,2024-01-02T10:00:00Z,sku-1,"Tea\r\nfor two",food,1,3.50', // lines 2-3
+      'B-1,c2,2024-01-03T10:00:00Z,sku-2,Mug,home,x,12.00', // line 4: bad
+      'C-1,c3,2024-01-04T10:00:00Z,sku-3,"Pot\rlid",home,1,20.00', // lines 5-6
+      'D-1,c4,2024-01-05T10:00:00Z,sku-4,"Pen\r\nred\r\nfine",office,y,1.00', // lines 7-9: bad, reported at its first
+      'E-1,c5,2024-01-06T10:00:00Z,sku-5,Cup,home,z,2.00', // line 10: bad
+    ];
+    const done = await importFile(ws, rows.join('\r\n') + '\r\n', 'kind=purchases');
+    expect(done).toMatchObject({ status: 'done', accepted: 2, rejected: 3 });
+    expect(done.errors.map((e: any) => e.line)).toEqual([4, 7, 10]);
+  });
+
   test('when the same file is imported twice, then the second changes nothing and counts duplicates', async () => {
     const ws = await newWorkspace(srv.url);
     await importFile(ws, PURCHASES, 'kind=purchases');

@@ -15,7 +15,7 @@ afterAll(() => k.destroy());
 test('when a stacked rule is compiled, then it is one query over customers and stats with every value bound', () => {
   const q = sql({ all: [{ field: 'country', op: 'eq', value: 'US' }, { any: [{ field: 'totalSpent', op: 'gte', value: 100 }, { not: { field: 'email', op: 'contains', value: "x' OR 1=1--" } }] }] });
   expect(q.sql).toBe(
-    'select "c"."id" as "customer_id" from "customers" as "c" left join "customer_stats" as "s" on "s"."customer_id" = "c"."id" ' +
+    'select "c"."id" as "customer_id" from "customers" as "c" left join "customer_stats" as "s" on "s"."customer_id" = "c"."id" and "s"."workspace_id" = "c"."workspace_id" ' +
       'where "c"."workspace_id" = $1 and ((c.country = $2::bpchar) AND ((s.total_spent >= $3::numeric) OR NOT coalesce((strpos(lower(c.email), lower($4::text)) > 0), false)))',
   );
   expect(q.bindings).toEqual([WS, 'US', 100, "x' OR 1=1--"]);

@@ -27,29 +27,11 @@ import { Captured, captureQueries, checkStatement, loadParser, loadSchema, Schem
 
 /**
  * Reviewed exceptions: a table pair and a piece of the statement that identifies it, with why it
- * is safe today. Each must still occur (a fixed one leaves the list), and a new join of the same
- * pair elsewhere still fails.
+ * is safe. Each must still occur (a fixed one leaves the list), and a new join of the same pair
+ * elsewhere still fails. None today: the segment audience's stats join, the outbox claim's stats
+ * and suppression reads and attribution's purchase-to-message match each equate workspace_id now.
  */
-const SEGMENT_STATS = 'left join "customer_stats" as "s" on "s"."customer_id" = "c"."id"';
-const DISPATCH_CLAIM = "WITH m AS ( UPDATE messages SET status = 'sending'";
-const ATTRIBUTION = 'WITH p AS ( SELECT p.id, p.workspace_id, p.customer_id, p.occurred_at, p.total - p.refunded AS net';
-const EXCEPTIONS: Array<{ pair: string; sql: string; why: string }> = [
-  // src/segments/compile.ts: every audience is `customers c LEFT JOIN customer_stats s ON
-  // s.customer_id = c.id` with c pinned to the workspace; customer_stats' key is the customer id,
-  // one row per customer, written with the customer's workspace. The fix is one `andOn`, left to
-  // the segment-performance work that is changing these queries in parallel (it shows in the
-  // count, the members, the fan-out's audience and the explain).
-  ...['customer_stats~customers'].map((pair) => ({ pair, sql: SEGMENT_STATS, why: 'segment audience: customer_stats by customer id' })),
-  // src/messages/repo.ts claimBatch: claims queued messages by id across workspaces (the outbox),
-  // then reads each one's customer, stats and suppressions by the message's customer and address.
-  // The send path is being reworked in parallel (migration 0018); customers is already joined on
-  // workspace_id, stats and suppressions are not.
-  ...['customer_stats~m', 'customer_stats~customers', 'customer_stats~suppressions', 'customers~suppressions', 'm~suppressions'].map((pair) => ({ pair, sql: DISPATCH_CLAIM, why: 'outbox claim: stats and suppressions of the claimed messages' })),
-  // src/results/attribution.ts: a batch of purchases from the feed (any workspace) is matched to
-  // the messages of the same customer id; customer ids are global, so the messages are the
-  // purchase's workspace's. Attribution's conversion writes are being reworked in parallel.
-  ...['messages~p', 'messages~messages', 'campaigns~p', 'campaigns~messages'].map((pair) => ({ pair, sql: ATTRIBUTION, why: 'attribution: purchases matched to messages by customer id' })),
-];
+const EXCEPTIONS: Array<{ pair: string; sql: string; why: string }> = [];
 
 jest.setTimeout(120_000);
 

@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse, timeIdCursor } from '../http/validate';
+import { decodeCursor, listQuery, parse, timeIdCursor, byCreated, byId, pageOf } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
@@ -41,9 +41,8 @@ export function campaignRoutes(deps: Deps, guards: Guards) {
     const { workspaceId } = authOf(req);
     const q = parse(listQuery, req.query, 'query');
     const rows = await repo.listCampaigns(deps.db, workspaceId, q.limit + 1, decodeCursor(listCursor, q.cursor));
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ data: await Promise.all(page.map(show)), nextCursor: rows.length > q.limit && last ? encodeCursor({ t: last.created_at.toISOString(), id: last.id }) : null });
+    const { page, nextCursor } = pageOf(rows, q.limit, byCreated);
+    res.json({ data: await Promise.all(page.map(show)), nextCursor });
   });
 
   r.get('/v1/campaigns/:id', guards.admin, async (req, res) => {
@@ -88,8 +87,7 @@ export function campaignRoutes(deps: Deps, guards: Guards) {
   return r;
 }
 
-function page(res: import('express').Response, rows: Array<Record<string, any>>, limit: number) {
-  const data = rows.slice(0, limit);
-  const last = data[data.length - 1];
-  res.json({ data: data.map(messageView), nextCursor: rows.length > limit && last ? encodeCursor({ id: String(last.id) }) : null });
+function page(res: import('express').Response, rows: Array<{ id: string } & Record<string, any>>, limit: number) {
+  const { page: data, nextCursor } = pageOf(rows, limit, byId);
+  res.json({ data: data.map(messageView), nextCursor });
 }

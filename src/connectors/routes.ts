@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';
+import { decodeCursor, listQuery, parse, byCreated, pageOf } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
@@ -55,9 +55,8 @@ export function connectorRoutes(deps: Deps, guards: Guards, service: ConnectorSe
   r.get('/v1/connectors', guards.admin, async (req, res) => {
     const q = parse(listQuery, req.query, 'query');
     const rows = await repo.listConnectors(deps.db, authOf(req).workspaceId, q.limit + 1, decodeCursor(cursorSchema, q.cursor));
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ data: await service.views(page), nextCursor: rows.length > q.limit && last ? encodeCursor({ t: new Date(last.created_at).toISOString(), id: last.id }) : null });
+    const { page, nextCursor } = pageOf(rows, q.limit, byCreated);
+    res.json({ data: await service.views(page), nextCursor });
   });
 
   r.get('/v1/connectors/:id', guards.admin, async (req, res) => {

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';
+import { decodeCursor, encodeCursor, listQuery, parse, byId, pageOf } from '../http/validate';
 import { describeOperation } from '../ops/openapi';
 import { toMoney } from '../db';
 import { requireByExternalId } from './repo';
@@ -28,7 +28,7 @@ export function customerLookupRoutes(deps: Deps, guards: Guards): Router {
     const { workspaceId } = authOf(req);
     const q = parse(customerSearchQuery, req.query, 'query');
     const rows = await searchCustomers(deps.db, workspaceId, q.q, q.limit, decodeCursor(idCursor, q.cursor)?.id);
-    const page = rows.slice(0, q.limit);
+    const { page, nextCursor } = pageOf(rows, q.limit, byId);
     const now = deps.clock.now();
     res.json({
       data: page.map((row) => {
@@ -38,7 +38,7 @@ export function customerLookupRoutes(deps: Deps, guards: Guards): Router {
           summary: { purchaseCount: Number(row.purchase_count ?? 0), totalSpent: toMoney(row.total_spent) ?? 0, lastPurchaseAt: row.last_purchase_at ? new Date(row.last_purchase_at).toISOString() : null, leadScore: Number(row.lead_score ?? 0), churnRisk: row.churn_risk === null || row.churn_risk === undefined ? null : Number(row.churn_risk) },
         };
       }),
-      nextCursor: rows.length > q.limit ? encodeCursor({ id: String(page[page.length - 1]!.id) }) : null,
+      nextCursor,
     });
   });
 

@@ -37,6 +37,21 @@ export function encodeCursor(v: unknown): string {
   return Buffer.from(JSON.stringify(v)).toString('base64url');
 }
 
+/**
+ * A list answer's page: the first `limit` of `rows` (queried with one more than the limit) and
+ * the cursor after its last row when more follow, made by `cursorOf` (byCreated or byId).
+ */
+export function pageOf<R>(rows: R[], limit: number, cursorOf: (last: NoInfer<R>) => unknown): { page: R[]; nextCursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { page, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}
+
+/** Cursor of a list ordered by creation time, then id. */
+export const byCreated = (r: { created_at: Date | string; id: string }) => ({ t: new Date(r.created_at).toISOString(), id: r.id });
+/** Cursor of a list ordered by id alone. */
+export const byId = (r: { id: string | number | bigint }) => ({ id: String(r.id) });
+
 export function decodeCursor<T extends z.ZodType>(schema: T, cursor: string | undefined): z.infer<T> | undefined {
   if (cursor === undefined) return undefined;
   try {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { AppError, notFound } from '../errors';
 import { authOf, workspaceAuth } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';
+import { decodeCursor, listQuery, parse, byCreated, pageOf } from '../http/validate';
 import { isUuid } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import { enqueueImport } from './jobs';
@@ -64,9 +64,8 @@ export function importRoutes(deps: Deps, guards: Guards): Router {
     const { workspaceId } = authOf(req);
     const q = parse(listQuery, req.query, 'query');
     const rows = await repo.listImports(deps.db, workspaceId, q.limit, decodeCursor(pageCursor, q.cursor));
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ data: page.map(importView), nextCursor: rows.length > q.limit && last ? encodeCursor({ t: new Date(last.created_at).toISOString(), id: last.id }) : null });
+    const { page, nextCursor } = pageOf(rows, q.limit, byCreated);
+    res.json({ data: page.map(importView), nextCursor });
   });
   r.get('/v1/imports/:id', guards.admin, async (req, res) => {
     const { workspaceId } = authOf(req);

@@ -91,14 +91,17 @@ async function parsePhase(db: Db, importId: string, imp: repo.ImportRow): Promis
   }
   const parser = Readable.from(text(), { highWaterMark: 1 }).pipe(parse({ relax_column_count: true, skip_empty_lines: true, info: true, bom: true, max_record_size: 1024 * 1024 }));
   let convert: ((line: number, record: string[]) => StagedRow) | null = null;
+  let drift = 0;
   let batch: StagedRow[] = [];
   let inflight: Promise<void> = Promise.resolve();
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      // info.lines is the line the record ends on; a quoted field may span lines.
-      let inner = 0;
-      for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) inner++;
-      const line = info.lines - inner;
+      // info.lines is the line the record ends on; a quoted field may span lines. csv-parse counts
+      // a CRLF inside a quoted field as two lines (its \r and its \n), so its count drifts ahead by
+      // one for each; we take the drift back, and count the record's own breaks as \n, \r\n or \r.
+      const own = lineBreaks(record);
+      drift += own.crlf;
+      const line = info.lines - drift - own.breaks;
       if (!convert) {
         const cols: Columns = resolveHeader(imp.kind, record, imp.options.mapping);
         convert = rowConverter(imp.kind, cols, imp.options);
@@ -155,4 +158,25 @@ async function applyCustomers(db: Db, imp: repo.ImportRow, now: () => Date, hook
     cursor = last;
     await hooks.afterPage?.(applied);
   }
+}
+
+/** The line breaks inside a record's fields (\n, \r\n or a lone \r each one), and how many were \r\n. */
+export function lineBreaks(record: string[]): { breaks: number; crlf: number } {
+  let breaks = 0;
+  let crlf = 0;
+  for (const f of record) {
+    const first = Math.min(f.indexOf('\n') >>> 0, f.indexOf('\r') >>> 0); // -1 >>> 0 is 2^32 - 1
+    for (let i = first; i < f.length; i++) {
+      const c = f.charCodeAt(i);
+      if (c === 10) breaks++;
+      else if (c === 13) {
+        breaks++;
+        if (f.charCodeAt(i + 1) === 10) {
+          crlf++;
+          i++;
+        }
+      }
+    }
+  }
+  return { breaks, crlf };
 }

@@ -1,7 +1,7 @@
 import { NextFunction, Request, Response, Router } from 'express';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, parse } from '../http/validate';
+import { decodeCursor, parse, byId, pageOf } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import { requireCampaign } from '../campaigns/repo';
@@ -44,9 +44,8 @@ export function inboxRoutes(deps: Deps, guards: Guards) {
     const q = parse(inboxQuery, req.query, 'query');
     const before = decodeCursor(inboxCursor, q.cursor);
     const rows = await listInbox(deps.db, authOf(req).workspaceId, { channel: q.channel, limit: q.limit + 1, beforeId: before?.id });
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ data: page.map(inboxView), nextCursor: rows.length > q.limit && last ? encodeCursor({ id: String(last.id) }) : null });
+    const { page, nextCursor } = pageOf(rows, q.limit, byId);
+    res.json({ data: page.map(inboxView), nextCursor });
   });
 
   const test = (templateOf: (req: Request, workspaceId: string) => Promise<string>) => async (req: Request, res: Response, next: NextFunction) => {

@@ -63,7 +63,7 @@ export async function claimForSend(db: Conn, ids: string[], workerId: string, no
             ${suppressedSql('m.workspace_id', 'm.channel', `(CASE WHEN m.channel = 'email' THEN lower(btrim(coalesce(m.address, c.email))) ELSE btrim(coalesce(m.address, c.phone)) END)`)} AS m_suppressed,
             c.*, ${statsColumns}
        FROM m LEFT JOIN customers c ON c.id = m.customer_id AND c.workspace_id = m.workspace_id
-       LEFT JOIN customer_stats s ON s.customer_id = c.id
+       LEFT JOIN customer_stats s ON s.customer_id = c.id AND s.workspace_id = c.workspace_id
       ORDER BY m.id`,
     bindings([now, workerId, ids, now, ...part.values]),
   );

@@ -41,7 +41,7 @@ export async function pickConversions(trx: Knex.Transaction, purchaseIds: string
         WHERE (q.by_click OR q.by_delivery)
           -- A replayed batch (crash after the marks, before the cursor moved) finds its purchases
           -- already attributed and leaves them be.
-          AND NOT EXISTS (SELECT 1 FROM messages d WHERE d.conversion_purchase_id = p.id AND d.status <> 'held_out')
+          AND NOT EXISTS (SELECT 1 FROM messages d WHERE d.conversion_purchase_id = p.id AND d.workspace_id = p.workspace_id AND d.status <> 'held_out')
         ORDER BY p.id, q.by_click DESC, (CASE WHEN q.by_click THEN m.clicked_at ELSE m.delivered_at END) DESC, m.id DESC)
      SELECT * FROM cand`,
     bindings([purchaseIds]),
@@ -75,16 +75,16 @@ export async function markHeldOut(trx: Knex.Transaction, purchaseIds: string[]):
   const { rowCount } = await trx.raw(
     `WITH ${PURCHASES},
      x AS (
-       SELECT DISTINCT ON (m.id) m.id AS message_id, p.id AS purchase_id, p.occurred_at, p.net
+       SELECT DISTINCT ON (m.id) m.id AS message_id, m.workspace_id, p.id AS purchase_id, p.occurred_at, p.net
          FROM p
          JOIN messages m ON m.customer_id = p.customer_id AND m.workspace_id = p.workspace_id
                         AND m.status = 'held_out' AND m.converted_at IS NULL
-         LEFT JOIN campaigns c ON c.id = m.campaign_id
+         LEFT JOIN campaigns c ON c.id = m.campaign_id AND c.workspace_id = m.workspace_id
          CROSS JOIN LATERAL (SELECT coalesce(c.started_at, m.created_at) AS anchor) a
         WHERE p.occurred_at >= a.anchor AND p.occurred_at <= a.anchor + p.win
         ORDER BY m.id, p.id)
      UPDATE messages m SET converted_at = x.occurred_at, conversion_purchase_id = x.purchase_id, revenue = x.net
-       FROM x WHERE m.id = x.message_id AND m.converted_at IS NULL`,
+       FROM x WHERE m.id = x.message_id AND m.workspace_id = x.workspace_id AND m.converted_at IS NULL`,
     bindings([purchaseIds]),
   );
   return rowCount ?? 0;

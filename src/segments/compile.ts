@@ -256,7 +256,7 @@ export function compileQuery(knex: Knex, node: SegmentNode, ctx: CompileContext)
   const f = compileNode(node, ctx);
   return knex
     .from('customers as c')
-    .leftJoin('customer_stats as s', 's.customer_id', 'c.id')
+    .leftJoin('customer_stats as s', (j) => j.on('s.customer_id', 'c.id').andOn('s.workspace_id', 'c.workspace_id'))
     .where('c.workspace_id', ctx.workspaceId)
     .whereRaw(f.sql, f.bindings as Knex.RawBinding[])
     .select('c.id as customer_id');

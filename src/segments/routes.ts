@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { AppError, notFound } from '../errors';
 import { authOf, workspaceAuth } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse, timeIdCursor } from '../http/validate';
+import { decodeCursor, listQuery, parse, timeIdCursor, byCreated, byId, pageOf } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { normalizePhone } from '../normalize';
 import { describeOperation } from '../ops/openapi';
@@ -77,9 +77,8 @@ export function segmentRoutes(deps: Deps, guards: Guards): Router {
     const { workspaceId } = authOf(req);
     const q = parse(listQuery, req.query, 'query');
     const rows = await repo.listSegments(deps.db, workspaceId, q.limit, decodeCursor(pageCursor, q.cursor));
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ data: page.map((x) => repo.segmentView(x)), nextCursor: rows.length > q.limit && last ? encodeCursor({ t: last.created_at.toISOString(), id: last.id }) : null });
+    const { page, nextCursor } = pageOf(rows, q.limit, byCreated);
+    res.json({ data: page.map((x) => repo.segmentView(x)), nextCursor });
   });
 
   r.get('/v1/segments/:id', guards.admin, async (req, res) => {
@@ -126,9 +125,8 @@ export function segmentRoutes(deps: Deps, guards: Guards): Router {
     const row = await repo.getSegment(deps.db, workspaceId, segId(req.params.id));
     const after = decodeCursor(memberCursor, q.cursor);
     const rows = await repo.membersPage(deps.db, workspaceId, repo.treeOf(row), now(), q.limit, after?.id);
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ data: page.map(repo.memberView), nextCursor: rows.length > q.limit && last ? encodeCursor({ id: String(last.id) }) : null });
+    const { page, nextCursor } = pageOf(rows, q.limit, byId);
+    res.json({ data: page.map(repo.memberView), nextCursor });
   });
 
   r.get('/v1/segments/:id/explain/:externalId', guards.admin, async (req, res) => {

@@ -27,7 +27,7 @@ export const addressHashesSql = (expr: string) => `(hark_address_hash(${expr}), 
  */
 export const suppressedSql = (ws: string, ch: string, addr: string) =>
   `(EXISTS (SELECT 1 FROM suppressions sx WHERE sx.workspace_id = ${ws} AND sx.channel = ${ch} AND sx.address_hash = hark_address_hash(${addr}))
-    OR (EXISTS (SELECT 1 FROM suppressions sl WHERE sl.legacy)
+    OR (EXISTS (SELECT 1 FROM suppressions sl WHERE sl.legacy AND sl.workspace_id = ${ws})
         AND EXISTS (SELECT 1 FROM suppressions sx WHERE sx.workspace_id = ${ws} AND sx.channel = ${ch} AND sx.address_hash = sha256(convert_to(${addr}, 'UTF8')))))`;
 
 /** Which of these addresses are suppressed: one indexed lookup for the whole batch. */

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse } from '../http/validate';
+import { decodeCursor, listQuery, parse, byCreated, pageOf } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import { listTemplates, loadTemplate } from './repo';
@@ -24,9 +24,8 @@ export function templateRoutes(deps: Deps, guards: Guards) {
   r.get('/v1/templates', guards.admin, async (req, res) => {
     const q = parse(listQuery, req.query, 'query');
     const rows = await listTemplates(deps.db, authOf(req).workspaceId, q.limit, decodeCursor(templateCursor, q.cursor));
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ data: page.map(templateView), nextCursor: rows.length > q.limit && last ? encodeCursor({ t: new Date(last.created_at).toISOString(), id: last.id }) : null });
+    const { page, nextCursor } = pageOf(rows, q.limit, byCreated);
+    res.json({ data: page.map(templateView), nextCursor });
   });
   r.get('/v1/templates/:id', guards.admin, async (req, res) => {
     res.json(templateView(await loadTemplate(deps.db, authOf(req).workspaceId, req.params.id as string)));

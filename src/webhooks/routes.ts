@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Deps, Guards } from '../deps';
 import { authOf } from '../http/auth';
-import { decodeCursor, encodeCursor, listQuery, parse, timeIdCursor } from '../http/validate';
+import { decodeCursor, listQuery, parse, timeIdCursor, byCreated, byId, pageOf } from '../http/validate';
 import { uuidOr404 } from '../ids';
 import { describeOperation } from '../ops/openapi';
 import * as repo from './repo';
@@ -32,9 +32,8 @@ export function webhookRoutes(deps: Deps, guards: Guards) {
   r.get('/v1/webhooks', guards.admin, async (req, res) => {
     const q = parse(listQuery, req.query, 'query');
     const rows = await repo.listEndpoints(deps.db, authOf(req).workspaceId, q.limit + 1, decodeCursor(endpointCursor, q.cursor));
-    const page = rows.slice(0, q.limit);
-    const last = page[page.length - 1];
-    res.json({ data: page.map((e) => service.endpointView(e)), nextCursor: rows.length > q.limit && last ? encodeCursor({ t: new Date(last.created_at).toISOString(), id: last.id }) : null });
+    const { page, nextCursor } = pageOf(rows, q.limit, byCreated);
+    res.json({ data: page.map((e) => service.endpointView(e)), nextCursor });
   });
 
   r.get('/v1/webhooks/:id', guards.admin, async (req, res) => {
@@ -64,7 +63,7 @@ export function webhookRoutes(deps: Deps, guards: Guards) {
     const q = parse(deliveriesQuery, req.query, 'query');
     await repo.requireEndpoint(deps.db, workspaceId, endpointId);
     const rows = await repo.listDeliveries(deps.db, workspaceId, endpointId, q.limit + 1, q.status, decodeCursor(deliveryCursor, q.cursor)?.id);
-    const page = rows.slice(0, q.limit);
+    const { page, nextCursor } = pageOf(rows, q.limit, byId);
     const iso = (v: Date | null) => (v ? new Date(v).toISOString() : null);
     res.json({
       data: page.map((d) => ({
@@ -81,7 +80,7 @@ export function webhookRoutes(deps: Deps, guards: Guards) {
         failedAt: iso(d.failed_at),
         payload: d.payload,
       })),
-      nextCursor: rows.length > q.limit ? encodeCursor({ id: String(page[page.length - 1]!.id) }) : null,
+      nextCursor,
     });
   });
   return r;
