@@ -141,7 +141,7 @@ describe('messages partitions: maintenance and what goes with a message', () => 
     inbox: Number((await db()('inbox_messages').where({ message_id: id }).count({ n: '*' }))[0]!.n),
   });
 
-  test('when maintenance runs, then rows waiting in the default partition move into their new month with their events and inbox copies, and months past retention go with theirs', async () => {
+  test('when maintenance runs, then rows waiting in the default partition move into their new month with their events and inbox copies, and months past retention go with theirs unless a message in them is not sent yet', async () => {
     const waiting = await message('2043-05-01');
     expect(await left(waiting)).toEqual({ part: 'messages_default', events: 1, inbox: 1 });
     const made = await maintainMessagePartitions(db(), new Date('2043-04-10T00:00:00Z'), { aheadMonths: 1, retentionMonths: 0 });
@@ -157,14 +157,29 @@ describe('messages partitions: maintenance and what goes with a message', () => 
     expect((await left(old)).part).toBe('messages_y2001m03');
     expect((await left(oldInDefault)).part).toBe('messages_default');
     const current = await message(monthOf(new Date(), 0, 'messages').from);
+    // Not sent yet (an enrollment older than retention, still walking): its month waits for it.
+    // send_after infinity: no sweeper of another test file ever takes it.
+    await maintainMessagePartitions(db(), new Date('2001-04-10T00:00:00Z'), { aheadMonths: 0, retentionMonths: 0 });
+    const unsent = await message('2001-04-01', { status: 'queued', sent_at: null, send_after: 'infinity' });
+    const unsentInDefault = await message('2001-07-01', { status: 'queued', sent_at: null, send_after: 'infinity' });
 
     const dropped = await maintainMessagePartitions(db(), new Date(), { aheadMonths: 3, retentionMonths: 25 });
     expect(dropped.dropped).toContain('messages_y2001m03');
     expect(dropped.dropped).not.toContain(monthOf(new Date(), 0, 'messages').name);
+    expect(dropped.pending).toEqual(['messages_y2001m04']);
     expect(await left(old)).toEqual({ part: undefined, events: 0, inbox: 0 });
     expect(await left(oldInDefault)).toEqual({ part: undefined, events: 0, inbox: 0 });
     expect(await left(current)).toEqual({ part: monthOf(new Date(), 0, 'messages').name, events: 1, inbox: 1 });
     expect(await left(waiting)).toEqual({ part: 'messages_y2043m05', events: 1, inbox: 1 });
+    expect(await left(unsent)).toEqual({ part: 'messages_y2001m04', events: 1, inbox: 1 });
+    expect(await left(unsentInDefault)).toEqual({ part: 'messages_default', events: 1, inbox: 1 });
+
+    // Once out (cancelled here), they go at the next run.
+    await db()('messages').whereIn('id', [unsent, unsentInDefault]).update({ status: 'cancelled' });
+    const later = await maintainMessagePartitions(db(), new Date(), { aheadMonths: 3, retentionMonths: 25 });
+    expect(later).toEqual({ created: [], dropped: ['messages_y2001m04'] });
+    expect(await left(unsent)).toEqual({ part: undefined, events: 0, inbox: 0 });
+    expect(await left(unsentInDefault)).toEqual({ part: undefined, events: 0, inbox: 0 });
   });
 
   test('when a campaign is deleted, then its messages go from their partition with their events and inbox copies', async () => {

@@ -22,7 +22,7 @@ export async function startMaintenanceWorker(deps: Deps): Promise<Worker> {
         deps.logger.info({ changed }, 'rolling stats re-based');
       } else if (job.name === 'message-partitions') {
         const messages = await maintainMessagePartitions(deps.db, deps.clock.now(), { aheadMonths: 3, retentionMonths: deps.config.MESSAGES_RETENTION_MONTHS });
-        if (messages.created.length || messages.dropped.length) deps.logger.info(messages, 'messages partitions maintained');
+        if (messages.created.length || messages.dropped.length || messages.pending) deps.logger.info(messages, 'messages partitions maintained');
         const changes = await maintainMessageEventPartitions(deps.db, deps.clock.now(), { aheadMonths: 3, retentionMonths: deps.config.MESSAGE_EVENTS_RETENTION_MONTHS });
         if (changes.created.length || changes.dropped.length) deps.logger.info(changes, 'message_events partitions maintained');
       }

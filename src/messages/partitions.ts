@@ -15,10 +15,12 @@ import type { Db } from '../db';
  *   not fire messages' statement trigger that deletes their events (migrations/0022).
  * - Dropping: every partition whose whole month ended more than `retentionMonths` months before
  *   this month is detached, then dropped; `retentionMonths` 0 keeps everything. Default-partition
- *   rows that old are deleted. A messages month takes its messages' events and inbox copies with
- *   it (deleted just before the detach). To keep a month elsewhere before it goes, detach it
- *   yourself (`ALTER TABLE message_events DETACH PARTITION message_events_y2025m01`) and dump it;
- *   a detached table is no longer touched by this.
+ *   rows that old are deleted, except messages still queued or sending. A messages month takes
+ *   its messages' events and inbox copies with it (deleted just before the detach); one that
+ *   still holds a queued or sending row (an enrollment older than retention still walking) is
+ *   kept until that row is out (`pending`), so that retention never loses a send. To keep a
+ *   month elsewhere before it goes, detach it yourself (`ALTER TABLE message_events DETACH
+ *   PARTITION message_events_y2025m01`) and dump it; a detached table is no longer touched by this.
  * Each change waits at most `lockTimeoutMs` for its lock on the table (inserts queue behind it
  * meanwhile); a change that times out is retried at the next run.
  */
@@ -31,6 +33,8 @@ export interface PartitionOptions {
 export interface PartitionChanges {
   created: string[];
   dropped: string[];
+  /** messages months past retention kept because rows in them are still queued or sending. */
+  pending?: string[];
 }
 
 export type PartitionedTable = 'message_events' | 'messages';
@@ -126,6 +130,11 @@ async function maintainPartitions(db: Db, table: PartitionedTable, now: Date, o:
     const cutoff = new Date(`${ymOf(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - o.retentionMonths, 1)))}-01T00:00:00Z`);
     for (const p of await listPartitions(db, table)) {
       if (p.to > cutoff) continue;
+      // A message not yet sent is never dropped (a send lost): its month waits until it is out.
+      if (table === 'messages' && (await db.raw(`SELECT 1 FROM ${p.name} WHERE status IN ('queued', 'sending') LIMIT 1`)).rows.length) {
+        (changes.pending ??= []).push(p.name);
+        continue;
+      }
       await step(async (trx) => {
         // The month's events and inbox copies go with it (what messages' delete trigger does).
         if (table === 'messages') await deleteDependents(trx, p.name);
@@ -136,7 +145,8 @@ async function maintainPartitions(db: Db, table: PartitionedTable, now: Date, o:
     }
     await step(async (trx) => {
       // Through the parent (pruned to the default partition): messages' delete trigger takes their events.
-      await trx.raw(`DELETE FROM ${table} WHERE ${key} < ?`, [SPEC[table].bound(periodOf(cutoff))]);
+      const unsent = table === 'messages' ? ` AND status NOT IN ('queued', 'sending')` : '';
+      await trx.raw(`DELETE FROM ${table} WHERE ${key} < ?${unsent}`, [SPEC[table].bound(periodOf(cutoff))]);
     });
   }
   return changes;
