@@ -81,6 +81,8 @@ export const configSchema = z.object({
   IMPORT_CONCURRENCY: intFromEnv(1, 1, 16),
   // Months of message_events kept (src/messages/partitions.ts); 0 keeps everything.
   MESSAGE_EVENTS_RETENTION_MONTHS: intFromEnv(13, 0, 1200),
+  // Months of messages kept, by the month of their send (src/messages/partitions.ts); 0 keeps everything.
+  MESSAGES_RETENTION_MONTHS: intFromEnv(25, 0, 1200),
 });
 
 /** The built-in inbox's address: SMTP_URL or TWILIO_API_URL set to it delivers into hark's own inbox. */

@@ -61,7 +61,7 @@ test('when many status callbacks race, then counts equal a GROUP BY over the mes
   const ev = await db.raw(
     `SELECT m.id, m.status, count(e.id) FILTER (WHERE e.type IN ('delivered', 'failed'))::int AS terminal,
             bool_and(e.type = m.status) FILTER (WHERE e.type IN ('delivered', 'failed')) AS agrees
-       FROM messages m LEFT JOIN message_events e ON e.message_id = m.id WHERE m.campaign_id = ? GROUP BY m.id`,
+       FROM messages m LEFT JOIN message_events e ON e.message_id = m.id WHERE m.campaign_id = ? GROUP BY m.id, m.status`,
     [cid],
   );
   for (const r of ev.rows) {

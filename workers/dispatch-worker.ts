@@ -67,8 +67,8 @@ export async function startDispatchWorker(deps: Deps, opts: DispatchWorkerOption
   const worker = new ClosableWorker(
     QUEUE_NAMES.dispatch,
     async (job) => {
-      const ids = (job.data as { ids: string[] }).ids.map(String);
-      await dispatchBatch(ctx, ids);
+      const data = job.data as { ids: string[]; periods?: string[] };
+      await dispatchBatch(ctx, data.ids.map(String), data.periods);
     },
     { connection: deps.redis.duplicate(), prefix: deps.queues.prefix, concurrency: opts.concurrency ?? 2 },
   );

@@ -4,6 +4,7 @@ import { suppressedSql } from '../suppressions/repo';
 import { ADDRESS_COLUMN, CAP_STATUSES_PLANNED, CONSENT_COLUMN, quietHoursByZone } from '../messages/rules';
 import { ageBandSql } from '../results/snapshot';
 import type { Settings } from '../workspaces/schema';
+import { campaignPeriod } from '../messages/partitions';
 import type { CampaignRow } from './repo';
 
 /** Lower bound of the first batch: below every bigserial id. */
@@ -168,6 +169,7 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
            -- alone looks as cheap and each probe walks all the campaign's earlier rows.
            SELECT 1 AS one FROM messages m
             WHERE m.campaign_id = (SELECT ?::uuid) AND m.channel = ? AND m.address = v.addr AND m.status NOT IN ('skipped', 'held_out')
+              AND m.period = ?::date
             LIMIT 1) taken ON true
      ), f AS (
        SELECT d.*, CASE WHEN d.rule_skip IS NOT NULL OR d.dup THEN 'skipped' WHEN d.held THEN 'held_out' ELSE 'queued' END AS st,
@@ -175,7 +177,7 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
          FROM d
      ), ins AS (
        INSERT INTO messages (workspace_id, campaign_id, customer_id, channel, template_id, variant, address, status, skip_reason,
-                             send_after, quiet_deferred, dispatch_requested_at, snapshot, created_at)
+                             send_after, quiet_deferred, dispatch_requested_at, snapshot, created_at, period)
        SELECT ?, ?, f.id, ?,
               coalesce(CASE WHEN f.st = 'queued' THEN (?::uuid[])[f.pick] END, ?::uuid),
               CASE WHEN f.st = 'queued' THEN (?::text[])[f.pick] END,
@@ -185,7 +187,7 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
               CASE WHEN f.st <> 'queued' THEN NULL WHEN f.awaiting THEN 'infinity'::timestamptz ELSE f.quiet_until END,
               f.st = 'queued' AND f.quiet_until IS NOT NULL,
               CASE WHEN f.st = 'queued' AND NOT f.awaiting THEN ?::timestamptz END,
-              f.snapshot, ?
+              f.snapshot, ?, ?::date
          FROM f ORDER BY f.id
        RETURNING id, customer_id, status, send_after
      )
@@ -206,6 +208,7 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
       c.channel,
       c.id,
       c.channel,
+      campaignPeriod(c),
       c.workspace_id,
       c.id,
       c.channel,
@@ -214,6 +217,7 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
       c.variants.map((v) => v.key),
       now,
       now,
+      campaignPeriod(c),
     ]),
   );
   const r = rows[0] as { n: number; last: string | null; due: string | null };

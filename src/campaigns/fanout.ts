@@ -3,6 +3,7 @@ import type { Db } from '../db';
 import { evaluatedTree, membersQuery, segmentsAudienceQuery } from '../segments/service';
 import { getWorkspace } from '../workspaces/repo';
 import { BatchInput, BEFORE_ALL_IDS, insertBatch, nextBatch, SegmentQuery } from './fanout-sql';
+import { campaignPeriod } from '../messages/partitions';
 import type { CampaignRow } from './repo';
 
 export const FANOUT_BATCH = 10_000;
@@ -25,7 +26,7 @@ export const AWAITING_WINNER = 'infinity';
  * last batch. A concurrent fan-out of the same campaign waits on the row lock, then sees the new
  * checkpoint, so no customer is written twice (the unique keys would refuse it anyway).
  */
-export async function fanoutBatch(db: Db, campaignId: string, now: Date, size = FANOUT_BATCH): Promise<{ due: string[]; done: boolean; inserted: number } | null> {
+export async function fanoutBatch(db: Db, campaignId: string, now: Date, size = FANOUT_BATCH): Promise<{ due: string[]; done: boolean; inserted: number; period: string } | null> {
   return db.transaction(async (trx) => {
     const c = (await trx('campaigns').where({ id: campaignId }).forUpdate().first()) as CampaignRow | undefined;
     if (!c || c.status !== 'sending' || c.fanned_out_at) return null;
@@ -62,7 +63,7 @@ export async function fanoutBatch(db: Db, campaignId: string, now: Date, size = 
       }
     }
     await trx('campaigns').where({ id: c.id }).update(set);
-    return { due: written.due, done, inserted: written.n };
+    return { due: written.due, done, inserted: written.n, period: campaignPeriod(c) };
   });
 }
 

@@ -1,6 +1,7 @@
 import type { Deps } from '../deps';
 import { AppError, notFound } from '../errors';
 import { requestDispatch } from '../messages/dispatch';
+import { campaignPeriod } from '../messages/partitions';
 import { QUEUE_NAMES } from '../queues';
 import { decideWinner } from '../results/ab';
 import { segmentsAudienceQuery } from '../segments/service';
@@ -115,7 +116,7 @@ export async function runFanout(ctx: Ctx, id: string): Promise<number> {
       const r = await fanoutBatch(ctx.db, id, ctx.clock.now(), size);
       if (!r) return total;
       total += r.inserted;
-      requests.push(requestDispatch(ctx.queues, r.due).catch(() => undefined));
+      requests.push(requestDispatch(ctx.queues, r.due, undefined, [r.period]).catch(() => undefined));
       if (r.done) return total;
     }
   } finally {
@@ -126,9 +127,11 @@ export async function runFanout(ctx: Ctx, id: string): Promise<number> {
 /** The A/B test share has had its time: pick the winner, release the rest of the audience to it. */
 export async function decideAb(ctx: Ctx, id: string): Promise<string | null> {
   const now = ctx.clock.now();
+  let period: string | undefined;
   const released = await ctx.db.transaction(async (trx) => {
     const c = await repo.lockCampaign(trx, id);
     if (!c || c.status !== 'sending' || c.ab_test?.phase !== 'testing') return null;
+    period = campaignPeriod(c);
     const { rows } = await trx.raw(
       `SELECT variant, count(sent_at)::int AS sent, count(clicked_at)::int AS clicks, count(converted_at)::int AS conversions
          FROM messages WHERE campaign_id = ? AND variant IS NOT NULL GROUP BY variant`,
@@ -151,7 +154,7 @@ export async function decideAb(ctx: Ctx, id: string): Promise<string | null> {
     return ids.map((r: { id: string }) => String(r.id));
   });
   if (!released) return null;
-  await requestDispatch(ctx.queues, released).catch(() => undefined);
+  await requestDispatch(ctx.queues, released, undefined, period ? [period] : undefined).catch(() => undefined);
   return released.length ? 'released' : 'decided';
 }
 

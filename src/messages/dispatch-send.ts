@@ -13,6 +13,8 @@ export const MAX_ATTEMPTS = 5;
 /** A claimed message that passed the rules: where it goes, and what its template sees. */
 export interface ReadyMessage {
   id: string;
+  /** The row's partition key, carried to its outcome's write (migrations/0022). */
+  period?: string;
   channel: 'email' | 'sms';
   templateId: string;
   attempts: number;
@@ -21,7 +23,7 @@ export interface ReadyMessage {
   render: RenderContext;
 }
 
-export type Outcome = { id: string; channel: 'email' | 'sms'; workspaceId: string; address: string } & (
+export type Outcome = { id: string; period?: string; channel: 'email' | 'sms'; workspaceId: string; address: string } & (
   | { ok: true; providerId: string }
   | { ok: false; error: ChannelError; attempts: number }
 );
@@ -44,7 +46,7 @@ export function cached<T>(map: Map<string, Promise<T>>, key: string, load: () =>
 
 /** Render and hand one message to its provider; every failure becomes an Outcome, never a throw. */
 export async function sendOne(ctx: DispatchContext, m: ReadyMessage, cache: JobCache, now: Date): Promise<Outcome> {
-  const base = { id: m.id, channel: m.channel, workspaceId: m.workspace.id, address: m.address };
+  const base = { id: m.id, period: m.period, channel: m.channel, workspaceId: m.workspace.id, address: m.address };
   const s = m.workspace.settings;
   try {
     const template = await cached(cache.templates, `${m.workspace.id}:${m.templateId}`, () => loadTemplate(ctx.db, m.workspace.id, m.templateId));
@@ -80,14 +82,14 @@ export async function record(ctx: DispatchContext, outcomes: Outcome[]): Promise
   const bad = failedCalls.filter((o) => !isLost(o));
   const permanent = bad.filter((o) => o.error.permanent || o.attempts >= MAX_ATTEMPTS);
   const transient = bad.filter((o) => !permanent.includes(o));
-  const sentItems = ok.map((o) => ({ id: o.id, channel: o.channel, providerId: o.providerId }));
+  const sentItems = ok.map((o) => ({ id: o.id, channel: o.channel, providerId: o.providerId, period: o.period }));
   // The usual batch (all accepted): markSent writes the rows and their events in one statement.
   if (!failedCalls.length) return { sent: (await repo.markSent(ctx.db, sentItems, now)).length, failed: 0 };
   return ctx.db.transaction(async (trx) => {
     const sentIds = await repo.markSent(trx, sentItems, now);
-    await repo.markUnknown(trx, lost.map((o) => ({ id: o.id, error: o.error.message })));
-    const failedIds = new Set(await repo.markFailed(trx, permanent.map((o) => ({ id: o.id, error: o.error.message })), now));
-    await repo.requeue(trx, transient.map((o) => ({ id: o.id, until: new Date(now.getTime() + 15_000 * 2 ** o.attempts), quiet: false, error: o.error.message })));
+    await repo.markUnknown(trx, lost.map((o) => ({ id: o.id, error: o.error.message, period: o.period })));
+    const failedIds = new Set(await repo.markFailed(trx, permanent.map((o) => ({ id: o.id, error: o.error.message, period: o.period })), now));
+    await repo.requeue(trx, transient.map((o) => ({ id: o.id, until: new Date(now.getTime() + 15_000 * 2 ** o.attempts), quiet: false, error: o.error.message, period: o.period })));
     const events: MessageEvent[] = [];
     for (const o of permanent) {
       if (!failedIds.has(o.id)) continue;

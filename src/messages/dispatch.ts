@@ -19,14 +19,18 @@ export { MAX_ATTEMPTS } from './dispatch-send';
  */
 export const DISPATCH_BATCH = 1024;
 
-/** Enqueues dispatch jobs for these message ids (ids only in Redis); `at` delays them. */
-export async function requestDispatch(queues: Queues, messageIds: string[], at?: Date): Promise<void> {
+/**
+ * Enqueues dispatch jobs for these message ids (ids only in Redis, and the periods of their rows
+ * when the caller knows them: a superset of them, so that the job's statements prune messages'
+ * partitions, migrations/0022); `at` delays them.
+ */
+export async function requestDispatch(queues: Queues, messageIds: string[], at?: Date, periods?: string[]): Promise<void> {
   if (!messageIds.length) return;
   const delay = at ? Math.max(0, at.getTime() - Date.now()) : 0;
   const q = queues.get(QUEUE_NAMES.dispatch);
   const jobs = [];
   for (let i = 0; i < messageIds.length; i += DISPATCH_BATCH) {
-    jobs.push({ name: 'dispatch', data: { ids: messageIds.slice(i, i + DISPATCH_BATCH) }, opts: { delay, removeOnComplete: true, removeOnFail: 1000, attempts: 3, backoff: { type: 'exponential', delay: 1000 } } });
+    jobs.push({ name: 'dispatch', data: { ids: messageIds.slice(i, i + DISPATCH_BATCH), ...(periods?.length ? { periods } : {}) }, opts: { delay, removeOnComplete: true, removeOnFail: 1000, attempts: 3, backoff: { type: 'exponential', delay: 1000 } } });
   }
   await q.addBulk(jobs);
 }
@@ -71,7 +75,7 @@ export const atRiskPerJob = (parallel: number) => 6 * Math.max(1, parallel);
  * provider go back to 'queued', and the ids it had not claimed yet are marked for the sweeper to
  * request again (any worker's, within its sweep interval), so a deploy loses and doubles nothing.
  */
-export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promise<Totals> {
+export async function dispatchBatch(ctx: DispatchContext, ids: string[], periods?: string[]): Promise<Totals> {
   const totals: Totals = { sent: 0, skipped: 0, failed: 0, released: 0 };
   const stopping = () => ctx.stopping?.aborted === true;
   const chunk = Math.max(1, ctx.parallel);
@@ -86,7 +90,7 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
   const claimMore = () => {
     if (claiming || failure || stopping() || next >= ids.length || ready.length >= chunk) return claiming;
     const slice = ids.slice(next, (next += chunk));
-    claiming = prepareChunk(ctx, slice, cache, totals, pace)
+    claiming = prepareChunk(ctx, slice, cache, totals, pace, periods)
       .then((rows) => void ready.push(...rows))
       // A claim cut short by the shutdown released its rows (prepareChunk): not a failure.
       .catch((err) => void (stopping() || (failure = err)))
@@ -146,13 +150,13 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
   if (ready.length) {
     // Claimed but never handed to a provider (the job is failing or the worker stopping): back to queued, safe to send later.
     const back = ready.splice(0);
-    await repo.requeue(ctx.db, back.map((m) => ({ id: m.id, until: ctx.clock.now(), quiet: false }))).catch((err) => void (failure ??= err));
+    await repo.requeue(ctx.db, back.map((m) => ({ id: m.id, until: ctx.clock.now(), quiet: false, period: m.period }))).catch((err) => void (failure ??= err));
     totals.released += back.length;
   }
   if (stopping() && next < ids.length) {
     // Never claimed: still queued; the next sweep (any worker's) requests them again.
     const rest = ids.slice(next);
-    await repo.releaseUnclaimed(ctx.db, rest).catch((err) => void (failure ??= err));
+    await repo.releaseUnclaimed(ctx.db, rest, periods).catch((err) => void (failure ??= err));
     totals.released += rest.length;
   }
   if (failure) throw failure;
@@ -164,14 +168,14 @@ export async function dispatchBatch(ctx: DispatchContext, ids: string[]): Promis
  * quiet hours): skips and deferrals are written at once, the rest come back ready to send.
  * Rate-limit tokens are taken for what was claimed before any of it is sent.
  */
-async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache, totals: Totals, pace: Pace): Promise<ReadyMessage[]> {
+async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache, totals: Totals, pace: Pace, periods?: string[]): Promise<ReadyMessage[]> {
   // Tokens for the channel of the job's last chunk come before the claim (a job is usually one
   // campaign's): under the rate limit rows wait for them still 'queued', so a crash during the
   // wait leaves them to be sent rather than 'unknown'. Other channels' rows pay after the claim.
   const prepaid = pace.channel;
   if (prepaid) await ctx.rate.take(prepaid, ids.length, ctx.stopping);
   const now = ctx.clock.now();
-  const claimed = await repo.claimForSend(ctx.db, ids, ctx.workerId, now);
+  const claimed = await repo.claimForSend(ctx.db, ids, ctx.workerId, now, periods);
   // A chunk that claimed nothing (rows sent already, by a re-requested job) stops the prepaying.
   pace.channel = mostCommonChannel(claimed);
   try {
@@ -181,7 +185,7 @@ async function prepareChunk(ctx: DispatchContext, ids: string[], cache: JobCache
     // (rows already skipped or deferred are no longer 'sending' and stay as they are). Left
     // 'sending', the rows would wait for this worker's death and then be 'unknown', never sent.
     await repo
-      .requeue(ctx.db, claimed.map((m) => ({ id: m.id, until: now, quiet: false })))
+      .requeue(ctx.db, claimed.map((m) => ({ id: m.id, until: now, quiet: false, period: m.period })))
       .catch((e) => ctx.logger.error({ err: (e as Error).message, rows: claimed.length }, 'dispatch: could not release a failed chunk'));
     throw err;
   }
@@ -212,8 +216,8 @@ async function applyRules(ctx: DispatchContext, claimed: repo.ClaimedForSend[], 
     else byWorkspace.set(m.workspace_id, [m]);
   }
   const ready: ReadyMessage[] = [];
-  const skips: Array<{ id: string; reason: string }> = [];
-  const defers: Array<{ id: string; until: Date; quiet: boolean }> = [];
+  const skips: Array<{ id: string; reason: string; period: string }> = [];
+  const defers: Array<{ id: string; until: Date; quiet: boolean; period: string }> = [];
   for (const [workspaceId, rows] of byWorkspace) {
     const workspace = await cached(cache.workspaces, workspaceId, () => getWorkspace(ctx.db, workspaceId));
     const settings = workspace.settings;
@@ -227,9 +231,9 @@ async function applyRules(ctx: DispatchContext, claimed: repo.ClaimedForSend[], 
       const customer = r.customer ?? undefined;
       const address = sendAddress(r.channel, customer as Parameters<typeof sendAddress>[1], r.address);
       const v = verdictFor(r.channel, customer as Parameters<typeof verdictFor>[1], address, r.suppressed, capped.has(r.customer_id ?? ''), settings, now);
-      if (v.action === 'skip') skips.push({ id: r.id, reason: v.reason });
-      else if (v.action === 'defer') defers.push({ id: r.id, until: v.until, quiet: true });
-      else ready.push({ id: r.id, channel: r.channel, templateId: r.template_id!, attempts: r.attempts, address: v.address, workspace, render: { ...customerScope(r.customer!, now), workspace: wsScope } });
+      if (v.action === 'skip') skips.push({ id: r.id, reason: v.reason, period: r.period });
+      else if (v.action === 'defer') defers.push({ id: r.id, until: v.until, quiet: true, period: r.period });
+      else ready.push({ id: r.id, period: r.period, channel: r.channel, templateId: r.template_id!, attempts: r.attempts, address: v.address, workspace, render: { ...customerScope(r.customer!, now), workspace: wsScope } });
     }
   }
   await repo.markSkipped(ctx.db, skips);

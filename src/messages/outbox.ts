@@ -25,6 +25,18 @@ export interface EnqueuedMessage {
  * gets send_after. Idempotent on (enrollment_id, step_index): a second call returns the row the
  * first one wrote. Dispatch picks the row up (requestDispatch after commit, or the sweeper).
  */
+/**
+ * A step's period (messages' partition key, migrations/0022): its enrollment's entry month, so all
+ * steps of one enrollment share it and (enrollment_id, step_index, period) is as unique as
+ * (enrollment_id, step_index). entered_at is written with the enrollment and never changed.
+ */
+const enrollmentPeriod = (trx: Knex.Transaction, a: AutomationMessageArgs) =>
+  trx.raw(
+    `coalesce((SELECT date_trunc('month', e.entered_at AT TIME ZONE 'UTC')::date FROM automation_enrollments e WHERE e.id = ?::bigint),
+              date_trunc('month', ?::timestamptz AT TIME ZONE 'UTC')::date)`,
+    [a.enrollmentId, a.now],
+  );
+
 export async function enqueueAutomationMessage(trx: Knex.Transaction, args: AutomationMessageArgs): Promise<EnqueuedMessage> {
   const existing = await findByEnrollmentStep(trx, args.enrollmentId, args.stepIndex);
   if (existing) return existing;
@@ -39,6 +51,7 @@ export async function enqueueAutomationMessage(trx: Knex.Transaction, args: Auto
     channel: args.channel,
     template_id: args.templateId,
     created_at: args.now,
+    period: enrollmentPeriod(trx, args),
   };
   const row =
     verdict.action === 'skip'
@@ -48,7 +61,7 @@ export async function enqueueAutomationMessage(trx: Knex.Transaction, args: Auto
         : { ...base, status: 'queued', address: verdict.address };
   const inserted = await trx('messages')
     .insert(row)
-    .onConflict(trx.raw('(enrollment_id, step_index) WHERE enrollment_id IS NOT NULL'))
+    .onConflict(trx.raw('(enrollment_id, step_index, period) WHERE enrollment_id IS NOT NULL'))
     .ignore()
     .returning(['id', 'status', 'skip_reason']);
   if (inserted.length) return view(inserted[0]);
@@ -94,7 +107,7 @@ export async function enqueueAutomationMessages(trx: Knex.Transaction, list: Aut
     const verdicts = await evaluateRules(trx, workspace, items.map((a) => ({ key: key(a), customerId: a.customerId, channel: a.channel })), now, { planned: true });
     for (const a of items) {
       const verdict = verdicts.get(key(a))!;
-      const base = { workspace_id: a.workspaceId, automation_id: a.automationId, enrollment_id: a.enrollmentId, step_index: a.stepIndex, customer_id: a.customerId, channel: a.channel, template_id: a.templateId, created_at: a.now };
+      const base = { workspace_id: a.workspaceId, automation_id: a.automationId, enrollment_id: a.enrollmentId, step_index: a.stepIndex, customer_id: a.customerId, channel: a.channel, template_id: a.templateId, created_at: a.now, period: enrollmentPeriod(trx, a) };
       rows.push(
         verdict.action === 'skip'
           ? { ...base, status: 'skipped', skip_reason: verdict.reason }
@@ -107,7 +120,7 @@ export async function enqueueAutomationMessages(trx: Knex.Transaction, list: Aut
   for (let i = 0; i < rows.length; i += 2000) {
     await trx('messages')
       .insert(rows.slice(i, i + 2000))
-      .onConflict(trx.raw('(enrollment_id, step_index) WHERE enrollment_id IS NOT NULL'))
+      .onConflict(trx.raw('(enrollment_id, step_index, period) WHERE enrollment_id IS NOT NULL'))
       .ignore();
   }
   if (rows.length) await lookup();

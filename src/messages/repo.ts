@@ -16,6 +16,8 @@ export interface ClaimedMessage {
   template_id: string | null;
   address: string | null;
   attempts: number;
+  /** The row's partition key (migrations/0022), passed back with its outcome so that the write prunes. */
+  period: string;
 }
 
 /** A claimed message with what sending it needs: its customer (with stats) and the suppression fact. */
@@ -29,6 +31,17 @@ export interface ClaimedForSend extends ClaimedMessage {
 const MESSAGE_FIELDS = ['id', 'workspace_id', 'campaign_id', 'automation_id', 'customer_id', 'channel', 'template_id', 'address', 'attempts'] as const;
 
 /**
+ * messages is partitioned by period (migrations/0022): a statement by id alone probes every
+ * partition's primary key. With the periods of its rows (from the dispatch job, or from the claim
+ * for outcomes) the condition below prunes it to those partitions at plan time. Without them (a
+ * row whose period is not known, a job enqueued before 0022) the statement runs unpruned, same result.
+ */
+function inPeriods(alias: string, periods: ReadonlyArray<string | undefined> | undefined): { sql: string; values: unknown[] } {
+  if (!periods?.length || periods.some((p) => !p)) return { sql: '', values: [] };
+  return { sql: ` AND ${alias}.period = ANY(?::date[])`, values: [[...new Set(periods)]] };
+}
+
+/**
  * queued -> sending, row by row atomically: a row another worker claimed first, a cancelled or
  * not-yet-due row is simply not returned. The claim is what makes a send happen at most once.
  * The same statement reads what the send needs (customer, stats, whether the address is
@@ -37,21 +50,22 @@ const MESSAGE_FIELDS = ['id', 'workspace_id', 'campaign_id', 'automation_id', 'c
  * with the partial index of queued rows, which reads every queued row's entry (a whole campaign's,
  * 6 of the 7 ms of a 32-row claim in the email bench); the join probes the primary key per id.
  */
-export async function claimForSend(db: Conn, ids: string[], workerId: string, now: Date): Promise<ClaimedForSend[]> {
+export async function claimForSend(db: Conn, ids: string[], workerId: string, now: Date, periods?: string[]): Promise<ClaimedForSend[]> {
   if (!ids.length) return [];
+  const part = inPeriods('messages', periods);
   const { rows } = await db.raw(
     `WITH m AS (
        UPDATE messages SET status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1
          FROM unnest(?::bigint[]) AS t(id)
-        WHERE messages.id = t.id AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)
-        RETURNING ${MESSAGE_FIELDS.map((f) => `messages.${f}`).join(', ')})
-     SELECT ${MESSAGE_FIELDS.map((f) => `m.${f} AS m_${f}`).join(', ')},
+        WHERE messages.id = t.id AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)${part.sql}
+        RETURNING ${MESSAGE_FIELDS.map((f) => `messages.${f}`).join(', ')}, messages.period::text AS period)
+     SELECT ${MESSAGE_FIELDS.map((f) => `m.${f} AS m_${f}`).join(', ')}, m.period AS m_period,
             ${suppressedSql('m.workspace_id', 'm.channel', `(CASE WHEN m.channel = 'email' THEN lower(btrim(coalesce(m.address, c.email))) ELSE btrim(coalesce(m.address, c.phone)) END)`)} AS m_suppressed,
             c.*, ${statsColumns}
        FROM m LEFT JOIN customers c ON c.id = m.customer_id AND c.workspace_id = m.workspace_id
        LEFT JOIN customer_stats s ON s.customer_id = c.id AND s.workspace_id = c.workspace_id
       ORDER BY m.id`,
-    bindings([now, workerId, ids, now]),
+    bindings([now, workerId, ids, now, ...part.values]),
   );
   return (rows as Array<Record<string, any>>).map((r) => {
     const out: Record<string, any> = {};
@@ -70,32 +84,35 @@ export async function claimForSend(db: Conn, ids: string[], workerId: string, no
   });
 }
 
-export async function markSkipped(db: Conn, items: Array<{ id: string; reason: string }>): Promise<void> {
+export async function markSkipped(db: Conn, items: Array<{ id: string; reason: string; period?: string }>): Promise<void> {
   if (!items.length) return;
+  const part = inPeriods('m', items.map((i) => i.period));
   await db.raw(
     `UPDATE messages m SET status = 'skipped', skip_reason = v.reason, claimed_by = NULL
        FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::text[]) AS reason) v
-      WHERE m.id = v.id AND m.status = 'sending'`,
-    bindings([items.map((i) => i.id), items.map((i) => i.reason)]),
+      WHERE m.id = v.id AND m.status = 'sending'${part.sql}`,
+    bindings([items.map((i) => i.id), items.map((i) => i.reason), ...part.values]),
   );
 }
 
 /** Back to queued, due later (quiet hours or retry backoff); the sweeper requests it when due. */
-export async function requeue(db: Conn, items: Array<{ id: string; until: Date; quiet: boolean; error?: string }>): Promise<void> {
+export async function requeue(db: Conn, items: Array<{ id: string; until: Date; quiet: boolean; error?: string; period?: string }>): Promise<void> {
   if (!items.length) return;
+  const part = inPeriods('m', items.map((i) => i.period));
   await db.raw(
     `UPDATE messages m SET status = 'queued', send_after = v.until, quiet_deferred = m.quiet_deferred OR v.quiet,
             error = coalesce(v.error, m.error), dispatch_requested_at = NULL, claimed_by = NULL
        FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::timestamptz[]) AS until, unnest(?::boolean[]) AS quiet, unnest(?::text[]) AS error) v
-      WHERE m.id = v.id AND m.status = 'sending'`,
-    bindings([items.map((i) => i.id), items.map((i) => i.until.toISOString()), items.map((i) => i.quiet), items.map((i) => i.error ?? null)]),
+      WHERE m.id = v.id AND m.status = 'sending'${part.sql}`,
+    bindings([items.map((i) => i.id), items.map((i) => i.until.toISOString()), items.map((i) => i.quiet), items.map((i) => i.error ?? null), ...part.values]),
   );
 }
 
 /** Queued rows a stopping job will not claim: their dispatch counts as not requested, so the sweeper requests them again. */
-export async function releaseUnclaimed(db: Conn, ids: string[]): Promise<void> {
+export async function releaseUnclaimed(db: Conn, ids: string[], periods?: string[]): Promise<void> {
   if (!ids.length) return;
-  await db.raw(`UPDATE messages SET dispatch_requested_at = NULL WHERE id = ANY(?::bigint[]) AND status = 'queued'`, bindings([ids]));
+  const part = inPeriods('messages', periods);
+  await db.raw(`UPDATE messages SET dispatch_requested_at = NULL WHERE id = ANY(?::bigint[]) AND status = 'queued'${part.sql}`, bindings([ids, ...part.values]));
 }
 
 /**
@@ -103,8 +120,9 @@ export async function releaseUnclaimed(db: Conn, ids: string[]): Promise<void> {
  * One statement per chunk: the state change and its message events (as recordMessageEvents
  * writes them: 'sent', and 'delivered' for email) commit together without a transaction.
  */
-export async function markSent(db: Conn, items: Array<{ id: string; channel: string; providerId: string }>, now: Date): Promise<string[]> {
+export async function markSent(db: Conn, items: Array<{ id: string; channel: string; providerId: string; period?: string }>, now: Date): Promise<string[]> {
   if (!items.length) return [];
+  const part = inPeriods('m', items.map((i) => i.period));
   const { rows } = await db.raw(
     `WITH v AS (SELECT * FROM unnest(?::bigint[], ?::text[]) AS v(id, pid)),
      upd AS (
@@ -112,7 +130,7 @@ export async function markSent(db: Conn, items: Array<{ id: string; channel: str
               provider_id = v.pid, sent_at = ?, delivered_at = CASE WHEN m.channel = 'email' THEN ?::timestamptz END,
               error = NULL, claimed_by = NULL
          FROM v
-        WHERE m.id = v.id AND m.status = 'sending'
+        WHERE m.id = v.id AND m.status = 'sending'${part.sql}
         RETURNING m.id, m.workspace_id, m.channel),
      ev AS (
        INSERT INTO message_events (workspace_id, message_id, type, occurred_at, data, created_at)
@@ -121,31 +139,33 @@ export async function markSent(db: Conn, items: Array<{ id: string; channel: str
         WHERE t.type = 'sent' OR upd.channel = 'email'
         ORDER BY upd.id, t.ord)
      SELECT id FROM upd`,
-    bindings([items.map((i) => i.id), items.map((i) => i.providerId), now, now, now, now]),
+    bindings([items.map((i) => i.id), items.map((i) => i.providerId), now, now, ...part.values, now, now]),
   );
   return (rows as Array<{ id: string }>).map((r) => String(r.id));
 }
 
-export async function markFailed(db: Conn, items: Array<{ id: string; error: string }>, now: Date): Promise<string[]> {
+export async function markFailed(db: Conn, items: Array<{ id: string; error: string; period?: string }>, now: Date): Promise<string[]> {
   if (!items.length) return [];
+  const part = inPeriods('m', items.map((i) => i.period));
   const { rows } = await db.raw(
     `UPDATE messages m SET status = 'failed', failed_at = ?, error = v.error, claimed_by = NULL
        FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::text[]) AS error) v
-      WHERE m.id = v.id AND m.status = 'sending'
+      WHERE m.id = v.id AND m.status = 'sending'${part.sql}
       RETURNING m.id`,
-    bindings([now, items.map((i) => i.id), items.map((i) => i.error)]),
+    bindings([now, items.map((i) => i.id), items.map((i) => i.error), ...part.values]),
   );
   return (rows as Array<{ id: string }>).map((r) => String(r.id));
 }
 
 /** sending -> unknown: the provider call's answer was lost, so the message may have left; never resent. */
-export async function markUnknown(db: Conn, items: Array<{ id: string; error: string }>): Promise<void> {
+export async function markUnknown(db: Conn, items: Array<{ id: string; error: string; period?: string }>): Promise<void> {
   if (!items.length) return;
+  const part = inPeriods('m', items.map((i) => i.period));
   await db.raw(
     `UPDATE messages m SET status = 'unknown', error = v.error, claimed_by = NULL
        FROM (SELECT unnest(?::bigint[]) AS id, unnest(?::text[]) AS error) v
-      WHERE m.id = v.id AND m.status = 'sending'`,
-    bindings([items.map((i) => i.id), items.map((i) => i.error)]),
+      WHERE m.id = v.id AND m.status = 'sending'${part.sql}`,
+    bindings([items.map((i) => i.id), items.map((i) => i.error), ...part.values]),
   );
 }
 
@@ -188,15 +208,15 @@ export async function markOrphansUnknown(db: Conn, deadAfterMs: number): Promise
  * (its job was lost with Redis, or is long overdue): marks them requested and returns them.
  * SKIP LOCKED lets several sweepers run at once without taking the same rows.
  */
-export async function takeUndispatched(db: Conn, now: Date, staleBefore: Date, wallNow: Date, limit: number): Promise<string[]> {
+export async function takeUndispatched(db: Conn, now: Date, staleBefore: Date, wallNow: Date, limit: number): Promise<Array<{ id: string; period: string }>> {
   const { rows } = await db.raw(
     `WITH due AS (
-       SELECT id FROM messages
+       SELECT id, period FROM messages
         WHERE status = 'queued' AND (dispatch_requested_at IS NULL OR dispatch_requested_at < ?)
           AND (send_after IS NULL OR send_after <= ?)
         ORDER BY dispatch_requested_at NULLS FIRST, id LIMIT ? FOR UPDATE SKIP LOCKED)
-     UPDATE messages m SET dispatch_requested_at = ? FROM due WHERE m.id = due.id RETURNING m.id`,
+     UPDATE messages m SET dispatch_requested_at = ? FROM due WHERE m.id = due.id AND m.period = due.period RETURNING m.id, m.period::text AS period`,
     [staleBefore, now, limit, wallNow],
   );
-  return (rows as Array<{ id: string }>).map((r) => String(r.id)).sort((a, b) => Number(a) - Number(b));
+  return (rows as Array<{ id: string; period: string }>).map((r) => ({ id: String(r.id), period: r.period })).sort((a, b) => Number(a.id) - Number(b.id));
 }

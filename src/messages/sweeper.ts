@@ -33,11 +33,14 @@ export async function sweepOutbox(deps: { db: Db; queues: Queues; clock: Clock; 
   const staleBefore = new Date(wall.getTime() - (pending === 0 ? opts.idleLeaseMs : opts.requestLeaseMs));
   let requested = 0;
   for (;;) {
-    const ids = await repo.takeUndispatched(deps.db, deps.clock.now(), staleBefore, wall, 5000);
-    if (!ids.length) break;
-    await requestDispatch(deps.queues, ids);
-    requested += ids.length;
-    if (ids.length < 5000) break;
+    const rows = await repo.takeUndispatched(deps.db, deps.clock.now(), staleBefore, wall, 5000);
+    if (!rows.length) break;
+    // One request per period, so that each job's claims touch one partition of messages.
+    const byPeriod = new Map<string, string[]>();
+    for (const r of rows) byPeriod.set(r.period, [...(byPeriod.get(r.period) ?? []), r.id]);
+    for (const [period, ids] of byPeriod) await requestDispatch(deps.queues, ids, undefined, [period]);
+    requested += rows.length;
+    if (rows.length < 5000) break;
   }
   if (requested) deps.logger.info({ requested }, 'dispatch: due messages requested by the sweeper');
   return { orphans, requested };
