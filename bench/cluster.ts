@@ -100,7 +100,7 @@ async function runOnce(db: Db, smtp: SmtpPeer, redisUrl: string, workers: number
     const idleS = 3;
     await new Promise((res) => setTimeout(res, idleS * 1000));
     const i = await idle.stop(idleS, idleS);
-    log(`${tag}: idle ${idleS} s: workers ${pct(i.workers)}, Redis ${pct(i.redis)} of one core; Redis commands per second on the masters ${i.redisCalls.toFixed(0)} (${i.topCommands.replace(/ (\d+)\.\d+/g, ' $1')})`);
+    log(`${tag}: idle ${idleS} s: workers ${pct(i.workers)}, Postgres ${pct(i.postgres)}, Redis ${pct(i.redis)} of one core; Redis commands per second on the masters ${i.redisCalls.toFixed(0)} (${i.topCommands.replace(/ (\d+)\.\d+/g, ' $1')})`);
 
     const before = smtp.count();
     const measure = await measureRun(pids, backends, ports);
