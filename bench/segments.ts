@@ -2,7 +2,7 @@ import { appendFileSync, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb, Db, ensureDatabase, migrateLatest, migrateRollbackAll } from '../src/db';
-import { countQuery } from '../src/segments/service';
+import { countMatching, countQuery, withCountSettings } from '../src/segments/service';
 import type { SegmentNode } from '../src/segments/schema';
 import type { Bench, BenchContext, Metric } from './harness';
 
@@ -212,11 +212,11 @@ export const bench: Bench = {
       ];
       const metrics: Metric[] = [];
       for (const c of cases) {
-        // The query GET /v1/segments/:id/count runs (segments/repo.ts countOf).
-        const q = () => countQuery(db, w, c.node, now);
-        const hark = await timed(async () => Number((await q().first())?.n ?? 0));
-        const { sql, bindings } = q().toSQL();
-        const plan = await db.raw(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, bindings);
+        // What GET /v1/segments/:id/count runs (segments/repo.ts countOf): the count's query, in a
+        // transaction with its planner settings.
+        const hark = await timed(() => countMatching(db, w, c.node, now));
+        const { sql, bindings } = countQuery(db, w, c.node, now).toSQL();
+        const plan = await withCountSettings(db, (trx) => trx.raw(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, bindings));
         ctx.log(`EXPLAIN ANALYZE ${c.name}:\n${(plan.rows as Array<{ 'QUERY PLAN': string }>).map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
         const peer = await timed(c.peer);
         ctx.log(`${c.name}: hark ${hark.count} in ${hark.ms.toFixed(0)} ms, peer ${peer.count} in ${peer.ms.toFixed(0)} ms, speed-up x${(peer.ms / hark.ms).toFixed(1)}`);
