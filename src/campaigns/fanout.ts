@@ -68,7 +68,7 @@ async function fanoutOnce(db: Db, campaignId: string, now: Date, size: number, p
       read = next.ids;
       input = { ...input, bound: { ids: next.ids }, zones: next.zones, segments: await segmentQueries(trx, c, now) };
     }
-    const written = read?.length === 0 ? { n: 0, last: null, due: [] } : await insertBatch(trx, c, settings, input, now, probe);
+    const written = read?.length === 0 ? { n: 0, last: null, due: [] } : await insertBatch(trx, c, settings, input, now, probe || c.holdout_percent > 0);
     const n = read ? read.length : written.n;
     const last = read ? (read[read.length - 1] ?? null) : written.last;
     const done = n < size;
