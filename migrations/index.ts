@@ -19,6 +19,7 @@ import * as m0019 from './0019_segment_counts';
 import * as m0020 from './0020_feed_freshness';
 import * as m0021 from './0021_message_events_partitions';
 import * as m0022 from './0022_messages_partitions';
+import * as m0023 from './0023_stats_profile';
 
 /**
  * Migrations are listed here rather than discovered on disk, so the same list runs from the
@@ -48,6 +49,7 @@ const migrations: Array<[string, Migration]> = [
   ['0020_feed_freshness', m0020],
   ['0021_message_events_partitions', m0021],
   ['0022_messages_partitions', m0022],
+  ['0023_stats_profile', m0023],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -71,8 +71,26 @@ test('when a rule reads stats alone, then its count is one query over customer_s
   expect(count({ preset: 'vip' }).bindings).toEqual([WS, WS, 10, WS]);
 });
 
+test('when a rule reads age, country, consent or gender beside stats, then its count reads the copies on customer_stats (migration 0023)', () => {
+  const q = count({ all: [
+    { field: 'age', op: 'between', value: [30, 60] },
+    { field: 'country', op: 'in', value: ['US', 'GB'] },
+    { field: 'emailConsent', op: 'eq', value: 'subscribed' },
+    { field: 'smsConsent', op: 'neq', value: 'subscribed' },
+    { field: 'gender', op: 'eq', value: 'female' },
+    { field: 'purchaseCount', op: 'gte', value: 3 },
+  ] });
+  expect(q.sql).toMatch(/^select count\(\*\) as "n" from "customer_stats" as "s" where "s"."workspace_id" = \$1 and /);
+  expect(q.sql).toContain('s.birth_date <= $2::date AND s.birth_date > $3::date');
+  expect(q.sql).toContain('(s.country = ANY($4::bpchar[])) AND (s.email_consent = $5::text) AND (NOT coalesce(s.sms_consent = $6::text, false)) AND (s.gender = $7::text)');
+  expect(q.sql).not.toMatch(/\bc\./);
+  // The member query still reads the customer's own columns.
+  expect(sql({ field: 'country', op: 'eq', value: 'US' }).sql).toContain('(c.country = $2::bpchar)');
+});
+
 test.each([
-  ['a profile field', { all: [{ field: 'country', op: 'eq', value: 'US' }, { field: 'totalSpent', op: 'gt', value: 5 }] }],
+  ['a profile field stats has no copy of', { all: [{ field: 'city', op: 'eq', value: 'Riga' }, { field: 'totalSpent', op: 'gt', value: 5 }] }],
+  ['an attribute', { all: [{ field: 'attributes.tier', op: 'eq', value: 'gold' }, { field: 'totalSpent', op: 'gt', value: 5 }] }],
   ['a negation (true without a stats row)', { not: { field: 'totalSpent', op: 'gt', value: 5 } }],
   ['notExists', { field: 'topCategory', op: 'notExists' }],
   ['an any with a purchase rule', { any: [{ purchased: { category: 'x' } }, { field: 'totalSpent', op: 'gt', value: 5 }] }],

@@ -15,7 +15,8 @@ const CATS = ['books', 'toys', 'food'];
 const COUNTRIES = ['US', 'GB', 'DE'];
 
 interface P { at: number; total: number; category: string }
-interface C { country: string | null; purchases: P[] }
+/** late: the customer is stored with another country, which is changed after its stats row exists (the stats copy must follow). */
+interface C { country: string | null; late: boolean; purchases: P[] }
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -27,6 +28,7 @@ afterAll(async () => {
 
 const customerArb = fc.record({
   country: fc.constantFrom(...COUNTRIES, null),
+  late: fc.boolean(),
   purchases: fc.array(fc.record({ at: fc.integer({ min: 0, max: 400 * 24 * 60 }), total: fc.integer({ min: 1, max: 500 }), category: fc.constantFrom(...CATS) }), { maxLength: 4 }),
 });
 
@@ -90,13 +92,14 @@ async function seed(customers: C[], noStats: ReadonlySet<number> = new Set()) {
   const db = srv.deps.db;
   const ids: string[] = [];
   for (const [i, c] of customers.entries()) {
-    const [row] = await db('customers').insert({ workspace_id: ws.id, external_id: `c${i}`, country: c.country }).returning('id');
+    const [row] = await db('customers').insert({ workspace_id: ws.id, external_id: `c${i}`, country: c.late ? 'FR' : c.country }).returning('id');
     ids.push(String(row.id));
     const times = c.purchases.map(when);
     if (!noStats.has(i)) await db('customer_stats').insert({
       customer_id: row.id, workspace_id: ws.id, purchase_count: c.purchases.length, total_spent: spent(c),
       first_purchase_at: times.length ? new Date(Math.min(...times)) : null, last_purchase_at: times.length ? new Date(Math.max(...times)) : null,
     });
+    if (c.late) await db('customers').where({ id: row.id }).update({ country: c.country });
     for (const [j, p] of c.purchases.entries()) {
       const [pr] = await db('purchases').insert({ workspace_id: ws.id, customer_id: row.id, order_id: `o${i}-${j}`, occurred_at: new Date(when(p)), total: p.total }).returning('id');
       await db('purchase_items').insert({ purchase_id: pr.id, workspace_id: ws.id, customer_id: row.id, occurred_at: new Date(when(p)), sku: 's', category: p.category, quantity: 1, unit_price: p.total });

@@ -1,10 +1,10 @@
 import type { Knex } from 'knex';
 import { bindings } from '../db';
 import { suppressedSql } from '../suppressions/repo';
+import { campaignPeriod } from '../messages/partitions';
 import { ADDRESS_COLUMN, CAP_STATUSES_PLANNED, CONSENT_COLUMN, quietHoursByZone } from '../messages/rules';
 import { ageBandSql } from '../results/snapshot';
 import type { Settings } from '../workspaces/schema';
-import { campaignPeriod } from '../messages/partitions';
 import type { CampaignRow } from './repo';
 
 /** Lower bound of the first batch: below every bigserial id. */
@@ -105,15 +105,22 @@ export interface BatchInput {
  * the batch, the first customer id wins), then the holdout. Quiet-hour ends come per zone from
  * JS (luxon, like the re-check before send).
  *
- * No ON CONFLICT: the checkpoint gives each customer one batch and the dedup above gives each
- * address one row that will be sent, so the unique keys (campaign+customer,
- * campaign+channel+address) are never hit; were they, the batch fails and rolls back with its
- * checkpoint instead of silently leaving a customer without a row. (The speculative insertion of
- * ON CONFLICT cost about 13% of the statement.)
+ * No ON CONFLICT: the checkpoint gives each customer one batch and the dedup above (when it runs)
+ * gives each address one row that will be sent, so a unique key (campaign+customer,
+ * campaign+channel+address) that is hit fails the batch, which rolls back with its checkpoint
+ * instead of silently leaving a customer without a row. (The speculative insertion of ON CONFLICT
+ * cost about 13% of the statement.)
+ *
+ * The dedup (a window over the batch's addresses and one index probe per row, about 5% of the
+ * statement at 10,000 rows) runs only with `probe`. Without it, a shared address (in the batch or
+ * taken by an earlier one) is left to the unique index (campaign, channel, address), which then
+ * refuses the row (23505): the caller rolls the batch back and writes it again with `probe`
+ * (fanout.ts), so the rows come out the same. A campaign with a holdout always probes: held-out
+ * rows are not in that index, and a held-out duplicate is still a duplicate.
  *
  * Returns the customers written (n), the last customer id and the ids of the rows due now.
  */
-export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, settings: Settings, input: BatchInput, now: Date) {
+export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, settings: Settings, input: BatchInput, now: Date, probe = true) {
   const k = trx;
   const cap = settings.frequencyCap;
   const addrCol = ADDRESS_COLUMN[c.channel];
@@ -137,6 +144,27 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
         [CAP_STATUSES_PLANNED, new Date(now.getTime() - cap.perDays * 86400_000), cap.maxMessages],
       )
     : k.raw('SELECT NULL::bigint AS customer_id WHERE false');
+  // Dedup of a shared address: the first customer id of the batch wins, and an address taken by
+  // an earlier batch is a duplicate. Without `probe`, neither is looked for (see above).
+  const dedup = probe
+    ? k.raw(
+        `SELECT v.*, (v.rule_skip IS NULL AND (
+             row_number() OVER (PARTITION BY v.rule_skip IS NULL, v.addr ORDER BY v.id) > 1 OR taken.one IS NOT NULL
+           )) AS dup
+           FROM v LEFT JOIN LATERAL (
+             -- LATERAL + LIMIT: one probe of the unique address index per row, never a scan of the
+             -- campaign's earlier rows (which grow with every batch). The campaign id comes as an
+             -- InitPlan parameter, not a constant: with it the planner would look the id up in the
+             -- column statistics, and an id missing from them (a new campaign after an ANALYZE that
+             -- saw only an earlier one) is estimated at one row, so that an index on campaign_id
+             -- alone looks as cheap and each probe walks all the campaign's earlier rows.
+             SELECT 1 AS one FROM messages m
+              WHERE m.campaign_id = (SELECT ?::uuid) AND m.channel = ? AND m.address = v.addr AND m.status NOT IN ('skipped', 'held_out')
+                AND m.period = ?::date
+              LIMIT 1) taken ON true`,
+        [c.id, c.channel, campaignPeriod(c)],
+      )
+    : k.raw('SELECT v.*, false AS dup FROM v');
   // The plan's cost estimate is high enough to trigger JIT, whose compile time (~100 ms) would
   // exceed the statement's own work at this batch size.
   await trx.raw('SET LOCAL jit = off');
@@ -157,20 +185,7 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
          END AS rule_skip
          FROM b, (SELECT ?::uuid AS ws, ?::text AS ch) sp
      ), d AS (
-       SELECT v.*, (v.rule_skip IS NULL AND (
-           row_number() OVER (PARTITION BY v.rule_skip IS NULL, v.addr ORDER BY v.id) > 1 OR taken.one IS NOT NULL
-         )) AS dup
-         FROM v LEFT JOIN LATERAL (
-           -- LATERAL + LIMIT: one probe of the unique address index per row, never a scan of the
-           -- campaign's earlier rows (which grow with every batch). The campaign id comes as an
-           -- InitPlan parameter, not a constant: with it the planner would look the id up in the
-           -- column statistics, and an id missing from them (a new campaign after an ANALYZE that
-           -- saw only an earlier one) is estimated at one row, so that an index on campaign_id
-           -- alone looks as cheap and each probe walks all the campaign's earlier rows.
-           SELECT 1 AS one FROM messages m
-            WHERE m.campaign_id = (SELECT ?::uuid) AND m.channel = ? AND m.address = v.addr AND m.status NOT IN ('skipped', 'held_out')
-              AND m.period = ?::date
-            LIMIT 1) taken ON true
+       ?
      ), f AS (
        SELECT d.*, CASE WHEN d.rule_skip IS NOT NULL OR d.dup THEN 'skipped' WHEN d.held THEN 'held_out' ELSE 'queued' END AS st,
               CASE WHEN NOT d.awaiting THEN d.vi END AS pick
@@ -206,9 +221,7 @@ export async function insertBatch(trx: Knex.Transaction, c: CampaignRow, setting
       c.channel,
       c.workspace_id,
       c.channel,
-      c.id,
-      c.channel,
-      campaignPeriod(c),
+      dedup,
       c.workspace_id,
       c.id,
       c.channel,

@@ -27,6 +27,26 @@ export const AWAITING_WINNER = 'infinity';
  * checkpoint, so no customer is written twice (the unique keys would refuse it anyway).
  */
 export async function fanoutBatch(db: Db, campaignId: string, now: Date, size = FANOUT_BATCH): Promise<{ due: string[]; done: boolean; inserted: number; period: string } | null> {
+  if (probing.has(campaignId)) return fanoutOnce(db, campaignId, now, size, true);
+  try {
+    return await fanoutOnce(db, campaignId, now, size, false);
+  } catch (err) {
+    // An address of this batch was taken by an earlier one: the batch rolled back with its
+    // checkpoint, and it and the rest of this fan-out probe every address (insertBatch).
+    if ((err as { code?: string }).code !== '23505') throw err;
+    probing.add(campaignId);
+    return fanoutOnce(db, campaignId, now, size, true);
+  }
+}
+
+/**
+ * Campaigns (in this process) whose fan-out met an address that an earlier batch had taken. The
+ * others write their batches without probing each address against the earlier rows (insertBatch);
+ * the unique index on (campaign, channel, address) stops one that was, and the batch is written again.
+ */
+const probing = new Set<string>();
+
+async function fanoutOnce(db: Db, campaignId: string, now: Date, size: number, probe: boolean): Promise<{ due: string[]; done: boolean; inserted: number; period: string } | null> {
   return db.transaction(async (trx) => {
     const c = (await trx('campaigns').where({ id: campaignId }).forUpdate().first()) as CampaignRow | undefined;
     if (!c || c.status !== 'sending' || c.fanned_out_at) return null;
@@ -49,13 +69,14 @@ export async function fanoutBatch(db: Db, campaignId: string, now: Date, size = 
       read = next.ids;
       input = { ...input, bound: { ids: next.ids }, zones: next.zones, segments: await segmentQueries(trx, c, now) };
     }
-    const written = read?.length === 0 ? { n: 0, last: null, due: [] } : await insertBatch(trx, c, settings, input, now);
+    const written = read?.length === 0 ? { n: 0, last: null, due: [] } : await insertBatch(trx, c, settings, input, now, probe || c.holdout_percent > 0);
     const n = read ? read.length : written.n;
     const last = read ? (read[read.length - 1] ?? null) : written.last;
     const done = n < size;
     const set: Record<string, unknown> = { updated_at: now };
     if (last !== null) set.fanout_cursor = last;
     if (done) {
+      probing.delete(c.id);
       set.fanned_out_at = now;
       if (c.ab_test) {
         const decideAt = new Date(now.getTime() + c.ab_test.decideAfterHours * 3600_000);

@@ -37,6 +37,11 @@ const not = (f: Fragment): Fragment => ({ sql: `NOT coalesce(${f.sql}, false)`, 
 const wrap = (f: Fragment, before: string, after: string): Fragment => ({ sql: before + f.sql + after, bindings: f.bindings });
 
 export const tableOf = (def: FieldDef): Table => (def.sql.kind === 'age' ? 'c' : def.sql.kind === 'aov' ? 's' : def.sql.table);
+/**
+ * The alias a field is read from: its own table's, except that a count over customer_stats alone
+ * (idCol s.customer_id) reads the profile columns stats carries a copy of from there.
+ */
+const aliasOf = (def: FieldDef, ctx: CompileContext): Table => (ctx.idCol === 's.customer_id' && def.statsCopy ? 's' : tableOf(def));
 const utcDate = (d: Date) => d.toISOString().slice(0, 10);
 
 /** The value of a field as an SQL expression, `alias` naming the field's own table. */
@@ -78,10 +83,11 @@ export function yearsBefore(now: Date, years: number): string {
  * A comparison with a constant. Day counts and ages are turned into ranges on the stored
  * timestamp or birth date, so that they are exact and can use an index.
  */
-function compare(def: FieldDef, op: Cmp, v: number, now: Date): Fragment {
+function compare(def: FieldDef, op: Cmp, v: number, ctx: CompileContext): Fragment {
+  const now = ctx.now;
   const s = def.sql;
   if (s.kind === 'days' || s.kind === 'age') {
-    const col = s.kind === 'days' ? `${s.table}.${s.column}` : 'c.birth_date';
+    const col = s.kind === 'days' ? `${s.table}.${s.column}` : `${aliasOf(def, ctx)}.birth_date`;
     // "value >= k" holds up to this bound (a timestamp k days ago, or the date k years ago).
     const bound = (k: number) => (s.kind === 'days' ? new Date(now.getTime() - k * DAY) : yearsBefore(now, k));
     const cast = s.kind === 'days' ? '::timestamptz' : '::date';
@@ -120,7 +126,7 @@ function rank(def: FieldDef, top: boolean, p: number, ctx: CompileContext): Frag
       `LIMIT (SELECT ceil(count(*) * ?::numeric / 100)::bigint FROM ${from} r3 WHERE ${f3.sql})) t)`,
     bindings: [...v.bindings, ...f2.bindings, p, ...f3.bindings],
   };
-  const x = fieldExpr(def, table, ctx.now);
+  const x = fieldExpr(def, aliasOf(def, ctx), ctx.now);
   const purchase = def.needsPurchase ? 's.purchase_count > 0 AND ' : '';
   return { sql: `(${purchase}${x.sql} ${top ? '>=' : '<='} ${threshold.sql})`, bindings: [...x.bindings, ...threshold.bindings] };
 }
@@ -132,7 +138,7 @@ function rank(def: FieldDef, top: boolean, p: number, ctx: CompileContext): Frag
 const asText = (v: string) => !v.endsWith(' ');
 
 function fieldCondition(c: Condition, def: FieldDef, ctx: CompileContext): Fragment {
-  const x = fieldExpr(def, tableOf(def), ctx.now);
+  const x = fieldExpr(def, aliasOf(def, ctx), ctx.now);
   const v = c.value;
   const isText = def.type === 'string';
   const bpchar = def.sql.kind === 'text' && def.sql.bpchar === true;
@@ -146,19 +152,19 @@ function fieldCondition(c: Condition, def: FieldDef, ctx: CompileContext): Fragm
     case 'bottomPercent': return rank(def, c.op === 'topPercent', v as number, ctx);
     case 'between': {
       const [lo, hi] = v as [number, number];
-      return join([compare(def, 'gte', lo, ctx.now), compare(def, 'lte', hi, ctx.now)], ' AND ', 'TRUE');
+      return join([compare(def, 'gte', lo, ctx), compare(def, 'lte', hi, ctx)], ' AND ', 'TRUE');
     }
     case 'in':
       if (bpchar) return { sql: `${x.sql} = ANY(?::bpchar[])`, bindings: [...x.bindings, (v as string[]).filter(asText)] };
       if (isText) return { sql: `${x.sql} = ANY(?::text[])`, bindings: [...x.bindings, v] };
       if (def.sql.kind === 'num') return { sql: `${x.sql} = ANY(?::numeric[])`, bindings: [...x.bindings, v] };
-      return join((v as number[]).map((n) => compare(def, 'eq', n, ctx.now)), ' OR ', 'FALSE');
+      return join((v as number[]).map((n) => compare(def, 'eq', n, ctx)), ' OR ', 'FALSE');
     default: {
       const op = c.op as Cmp;
       if (typeof v === 'object' && v !== null) return fieldRefCompare(x, op, v as FieldRef, ctx);
       if (bpchar) return asText(v as string) ? { sql: `${x.sql} = ?::bpchar`, bindings: [...x.bindings, v] } : frag('FALSE');
       if (isText) return { sql: `${x.sql} = ?::text`, bindings: [...x.bindings, v] };
-      return compare(def, op, v as number, ctx.now);
+      return compare(def, op, v as number, ctx);
     }
   }
 }
@@ -166,7 +172,7 @@ function fieldCondition(c: Condition, def: FieldDef, ctx: CompileContext): Fragm
 function fieldRefCompare(x: Fragment, op: Cmp, ref: FieldRef, ctx: CompileContext): Fragment {
   const target = resolveField(ref.field);
   if (!target || target.attribute) throw new AppError('unprocessable', 'field reference must name a numeric field');
-  const y = fieldExpr(target.def, tableOf(target.def), ctx.now);
+  const y = fieldExpr(target.def, aliasOf(target.def, ctx), ctx.now);
   return { sql: `(${x.sql}) ${SQL_OP[op]} ((${y.sql}) * ?::float8)`, bindings: [...x.bindings, ...y.bindings, ref.times ?? 1] };
 }
 

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { compileNode, compileQuery, CompileContext, tableOf } from './compile';
-import { resolveField } from './fields';
+import { FieldDef, resolveField } from './fields';
 import { PRESETS } from './presets';
 import type { FieldRef, SegmentNode } from './schema';
 
@@ -14,11 +14,17 @@ import type { FieldRef, SegmentNode } from './schema';
  * stats row is created with its customer, carries the customer's workspace_id and goes with it,
  * ON DELETE CASCADE), and because it is only used when the rule is false for a customer without a
  * stats row (rejectsNoStats), so that the LEFT JOIN's unmatched customers are not counted either way.
+ * Age, country, consent and gender are read from the copies customer_stats carries (kept equal to
+ * the customer's by triggers, migration 0023), so a demographic + RFM stack is counted over
+ * customer_stats alone too: one index-only scan instead of a join of two 1M-row scans.
  */
 
 const isRef = (v: unknown): v is FieldRef => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Whether the rule reads anything but customer_stats (profile fields, attributes, static lists). */
+/**
+ * Whether the rule reads anything but customer_stats (profile fields without a copy there,
+ * attributes, static lists).
+ */
 export function readsCustomers(node: SegmentNode): boolean {
   if ('all' in node) return node.all.some(readsCustomers);
   if ('any' in node) return node.any.some(readsCustomers);
@@ -27,13 +33,16 @@ export function readsCustomers(node: SegmentNode): boolean {
   if ('purchased' in node || 'event' in node) return false; // correlated on the customer's id only
   if ('segment' in node) return true;
   const f = resolveField(node.field);
-  if (!f || f.attribute || tableOf(f.def) !== 's') return true;
+  if (!f || f.attribute || !onStats(f.def)) return true;
   if (isRef(node.value)) {
     const r = resolveField(node.value.field);
-    return !r || r.attribute || tableOf(r.def) !== 's';
+    return !r || r.attribute || !onStats(r.def);
   }
   return false;
 }
+
+/** A field customer_stats holds: its own, or a profile column it carries a copy of (migration 0023). */
+const onStats = (def: FieldDef) => tableOf(def) === 's' || def.statsCopy === true;
 
 /**
  * Whether the rule is false or unknown (NULL) for a customer whose stats row is missing, by the

@@ -27,6 +27,11 @@ export interface FieldDef {
   max: number;
   /** An integer column: whole values are compared as integers, so that its indexes apply. */
   int?: boolean;
+  /**
+   * A profile column that customer_stats carries a copy of (migration 0023, kept by triggers):
+   * a count over customer_stats alone reads it there (count.ts).
+   */
+  statsCopy?: true;
   description: string;
 }
 
@@ -43,13 +48,13 @@ const days = (name: string, table: Table, column: string, description: string, s
 export const FIELDS: readonly FieldDef[] = [
   text('email', 'email', 'Email address (lower-case)'),
   text('phone', 'phone', 'Phone number in E.164'),
-  text('emailConsent', 'email_consent', '"subscribed" or "unsubscribed"'),
-  text('smsConsent', 'sms_consent', '"subscribed" or "unsubscribed"'),
-  { name: 'age', type: 'number', source: 'profile', sql: { kind: 'age' }, max: 1000, description: 'Full years since birthDate' },
-  text('gender', 'gender', 'Gender as given'),
+  { ...text('emailConsent', 'email_consent', '"subscribed" or "unsubscribed"'), statsCopy: true },
+  { ...text('smsConsent', 'sms_consent', '"subscribed" or "unsubscribed"'), statsCopy: true },
+  { name: 'age', type: 'number', source: 'profile', sql: { kind: 'age' }, max: 1000, description: 'Full years since birthDate', statsCopy: true },
+  { ...text('gender', 'gender', 'Gender as given'), statsCopy: true },
   text('city', 'city', 'City'),
   text('region', 'region', 'Region or state'),
-  { ...text('country', 'country', 'ISO-3166 alpha-2 country code'), sql: { kind: 'text', table: 'c', column: 'country', bpchar: true } },
+  { ...text('country', 'country', 'ISO-3166 alpha-2 country code'), sql: { kind: 'text', table: 'c', column: 'country', bpchar: true }, statsCopy: true },
   text('postalCode', 'postal_code', 'Postal code'),
   text('timezone', 'timezone', 'IANA time zone'),
   days('createdDaysAgo', 'c', 'created_at', 'Whole days since the customer was created', 'profile'),

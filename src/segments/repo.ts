@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { AppError, notFound } from '../errors';
 import type { SegmentNode } from './schema';
-import { Conn, countQuery, evaluatedTree, expand, membersQuery } from './service';
+import { Conn, countMatching, evaluatedTree, expand, membersQuery } from './service';
 
 /** All SQL of the segments domain that is not the compiled rule itself. */
 export interface SegmentRow {
@@ -105,8 +105,7 @@ export async function deleteSegment(trx: Knex.Transaction, workspaceId: string, 
 }
 
 export async function countOf(db: Conn, workspaceId: string, node: SegmentNode, now: Date): Promise<number> {
-  const r = await countQuery(db, workspaceId, node, now).first();
-  return Number(r?.n ?? 0);
+  return countMatching(db, workspaceId, node, now);
 }
 
 const PROFILE = ['c.id', 'c.external_id', 'c.email', 'c.phone', 'c.first_name', 'c.last_name', 'c.country', 'c.city'];
