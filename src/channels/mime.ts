@@ -73,10 +73,13 @@ export function composeEmail(m: OutgoingEmail, messageId: string, date = new Dat
   if (/[\r\n]/.test(m.subject)) return null;
   const headers = [from.line];
   if (replyTo) headers.push(replyTo.line);
-  headers.push(`To: ${m.to}`, textHeader('Subject', m.subject), `Message-ID: ${messageId}`, `Date: ${date.toUTCString().replace(/GMT/, '+0000')}`);
-  for (const [key, value] of Object.entries(m.headers)) {
-    if (!HEADER_KEY.test(key) || /[\r\n]/.test(value) || /^(from|to|cc|bcc|reply-to|subject|message-id|date|mime-version|content-.*)$/i.test(key)) return null;
-    headers.push(textHeader(key, value));
+  headers.push(`To: ${m.to}`);
+  // As nodemailer does: a header whose value is blank is left out.
+  if (m.subject.trim()) headers.push(textHeader('Subject', m.subject));
+  headers.push(`Message-ID: ${messageId}`, `Date: ${date.toUTCString().replace(/GMT/, '+0000')}`);
+  for (const [key, value] of Object.entries(m.headers ?? {})) {
+    if (typeof value !== 'string' || !HEADER_KEY.test(key) || /[\r\n]/.test(value) || /^(from|to|cc|bcc|reply-to|subject|message-id|date|mime-version|content-.*)$/i.test(key)) return null;
+    if (value.trim()) headers.push(textHeader(key, value));
   }
   const text = part('text/plain', m.text);
   const html = part('text/html', m.html);
