@@ -22,7 +22,13 @@ export interface DispatchWorkerOptions {
   sweep?: SweepOptions;
 }
 
-/** The providers from config (SMTP_URL, TWILIO_*; either may be the built-in inbox), their calls in a sender thread (src/channels/threaded.ts). */
+/**
+ * The providers from config (SMTP_URL, TWILIO_*; either may be the built-in inbox). Their calls
+ * run in the main thread, or with DISPATCH_SENDER=thread in a sender thread (src/channels/threaded.ts).
+ * The thread was there for nodemailer's composition (0.4 ms of CPU an email, paid by a second
+ * core); composed by src/channels/mime.ts an email costs 0.15 ms, and the thread's second isolate
+ * (about 30 MB of RSS) no longer pays for itself (issue 21: README, dispatch bench).
+ */
 export function channelsFromConfig(config: Deps['config']): ThreadedChannels {
   const spec: ProviderSpec = {
     smtp: { url: config.SMTP_URL, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, dkim: dkimFromConfig(config) },
