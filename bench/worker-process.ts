@@ -5,7 +5,7 @@ const ROOT = join(__dirname, '..');
 
 /**
  * NODE_OPTIONS of the worker role in docker-compose.yml: V8's young generation at 4 MB a
- * semi-space (default 16 on 64-bit), in the main thread and the sender thread alike. Dispatch
+ * semi-space (default 16 on 64-bit), in the main thread and the sender thread (DISPATCH_SENDER=thread) alike. Dispatch
  * makes short-lived garbage at a high rate (rendered bodies, MIME parts); the default lets each
  * isolate's new space grow to 48 MB before a scavenge, which is most of the worker's peak RSS
  * (issue 21: <= 150 MB during a 100k send). Scavenges get more frequent, not costlier per message

@@ -70,6 +70,12 @@ export const configSchema = z.object({
   DB_POOL_MAX: intFromEnv(20, 1, 500),
   EMAIL_RATE_PER_SECOND: intFromEnv(200, 1, 100000),
   SMS_RATE_PER_SECOND: intFromEnv(50, 1, 100000),
+  /**
+   * Where the dispatch worker's provider calls run: 'main', its main thread, or 'thread', a worker
+   * thread of their own (src/channels/threaded.ts), which costs a second V8 isolate (about 30 MB of
+   * RSS) and a structured clone each way per batch (README, dispatch bench).
+   */
+  DISPATCH_SENDER: oneOf(['main', 'thread']).default('main'),
   SHUTDOWN_TIMEOUT_MS: intFromEnv(10000, 100, 600000),
   /** V8's old-generation growth between full collections, in percent of the live heap; 0 leaves V8's own (up to 300). */
   HEAP_GROWING_PERCENT: intFromEnv(30, 0, 1000),

@@ -55,6 +55,50 @@ describe('SMTP channel', () => {
     expect(mail.messageId).toBe('<hark.101@acme.example>');
   });
 
+  test('when an email has non-ASCII names, subject and bodies, long lines and a dot-led line, then the server parses back exactly what was sent', async () => {
+    const ch = createSmtpChannel({ url: peer.url });
+    const before = peer.count();
+    const longUrl = `https://acme.example/u/${'t'.repeat(160)}`;
+    const m = email({
+      messageId: '103',
+      from: 'Äcme Bücher <news@acme.example>',
+      replyTo: '"Help, Desk" <help@acme.example>',
+      subject: 'Sommer-Sale: 20 % Rabatt – jetzt ✓ '.repeat(4).trim(),
+      html: `<html><body><p>Grüße, Ann ✓</p><a href="${longUrl}">Abmelden</a></body></html>`,
+      text: `Grüße, Ann\n.a line led by a dot\n\nAbmelden: ${longUrl}`,
+      headers: { 'List-Unsubscribe': `<${longUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    });
+    await ch.send(m);
+    const plain = email({ messageId: '104', text: 'Hello Ann\n.\n..two dots\nbye' });
+    await ch.send(plain);
+    await ch.close();
+    const [mail, mail2] = (await peer.parseAll()).slice(before);
+    expect(mail!.subject).toBe(m.subject);
+    expect(mail!.from?.value[0]).toMatchObject({ address: 'news@acme.example', name: 'Äcme Bücher' });
+    expect(mail!.replyTo?.value[0]).toMatchObject({ address: 'help@acme.example', name: 'Help, Desk' });
+    expect(mail!.to && !Array.isArray(mail!.to) ? mail!.to.value[0]!.address : undefined).toBe('ann@example.com');
+    expect(mail!.html).toBe(m.html);
+    expect(mail!.text).toBe(m.text);
+    expect(mail!.messageId).toBe('<hark.103@acme.example>');
+    expect(mail!.date).toBeInstanceOf(Date);
+    expect(mail!.headers.get('list')).toMatchObject({ unsubscribe: { url: longUrl }, 'unsubscribe-post': { name: 'List-Unsubscribe=One-Click' } });
+    // 7-bit text of short lines goes as it is: dot-stuffing is the SMTP connection's, undone by the server.
+    expect(peer.received[before + 1]!.raw!.toString()).toContain('Content-Transfer-Encoding: 7bit');
+    expect(mail2!.text).toBe('Hello Ann\n.\n..two dots\nbye');
+  });
+
+  test('when the recipient address is not plain ASCII, then nodemailer composes it as before', async () => {
+    const ch = createSmtpChannel({ url: peer.url });
+    const before = peer.count();
+    const res = await ch.send(email({ messageId: '105', to: 'ann@bücher.example' }));
+    await ch.close();
+    expect(res.providerId).toBe('<hark.105@acme.example>');
+    expect(peer.received[before]!.envelopeTo).toEqual(['ann@bücher.example']);
+    const [mail] = (await peer.parseAll()).slice(before);
+    expect(peer.received[before]!.raw!.toString()).toMatch(/^Content-Type: multipart\/alternative;\r\n boundary="--_NmP-/m);
+    expect(mail!.text).toContain('Unsubscribe: https://acme.example/u/tok');
+  });
+
   test('when DKIM is configured, then the message carries a DKIM-Signature for the domain', async () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
     const ch = createSmtpChannel({ url: peer.url, dkim: { domainName: 'acme.example', keySelector: 'hark', privateKey } });

@@ -1,6 +1,7 @@
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import type { Config } from '../config';
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { composeEmail } from './mime';
 import { ANSWER_LOST, Channel, ChannelError, OutgoingEmail } from './types';
 
 /** Connections in the pooled SMTP transport unless a caller says otherwise. */
@@ -75,6 +76,7 @@ function transportOptions(opts: SmtpChannelOptions) {
 
 /** The message stream of one send, as the SMTP connection got it. */
 type StreamProbe = { stream?: Readable };
+type HarkMailData = { harkProbe?: StreamProbe; harkRaw?: Buffer };
 
 /** A pooled nodemailer transport behind the Channel interface. */
 export function createSmtpChannel(opts: SmtpChannelOptions): Channel<OutgoingEmail> {
@@ -83,33 +85,36 @@ export function createSmtpChannel(opts: SmtpChannelOptions): Channel<OutgoingEma
   // conversation and reads it only once the server answered DATA with 354. Whether it was read
   // tells a failure before hand-over (safe to retry) from one after (ambiguous); nodemailer's pool
   // makes the same test (readableDidRead) before it moves a message to another connection.
+  // A message composed by mime.ts is streamed as the one buffer it is: nodemailer's raw stream
+  // would run it through a stream pipeline (an AbortController, a transform) to no effect. Not
+  // when DKIM signs: the signature is added inside nodemailer's stream.
   transport.use('stream', (mail, done) => {
-    const probe = (mail.data as { harkProbe?: StreamProbe }).harkProbe;
-    if (probe) {
-      const message = mail.message as unknown as { createReadStream(...a: unknown[]): Readable };
-      const create = message.createReadStream.bind(message);
-      message.createReadStream = (...a: unknown[]) => (probe.stream = create(...a));
-    }
+    const data = mail.data as HarkMailData;
+    const message = mail.message as unknown as { createReadStream(...a: unknown[]): Readable };
+    const create = data.harkRaw && !opts.dkim ? () => new PassThrough().end(data.harkRaw) as PassThrough : message.createReadStream.bind(message);
+    const probe = data.harkProbe;
+    message.createReadStream = (...a: unknown[]) => {
+      const stream = create(...a);
+      if (probe) probe.stream = stream;
+      return stream;
+    };
     done();
   });
   return {
     async send(m) {
       const domain = /@([^>\s]+)>?\s*$/.exec(m.from)?.[1] ?? 'hark.local';
+      // Deterministic per message: a resend of the same message id is recognisable downstream.
+      const messageId = `<hark.${m.messageId}@${domain}>`;
       const probe: StreamProbe = {};
+      // The usual message goes out as composed by mime.ts; anything else through nodemailer's composer.
+      const composed = composeEmail(m, messageId);
       try {
-        const info = await transport.sendMail({
-          harkProbe: probe,
-          from: m.from,
-          to: m.to,
-          replyTo: m.replyTo,
-          subject: m.subject,
-          html: m.html,
-          text: m.text,
-          headers: m.headers,
-          // Deterministic per message: a resend of the same message id is recognisable downstream.
-          messageId: `<hark.${m.messageId}@${domain}>`,
-        } as SendMailOptions);
-        return { providerId: String(info.messageId ?? `hark.${m.messageId}`) };
+        const info = await transport.sendMail(
+          (composed
+            ? { harkProbe: probe, harkRaw: composed.raw, raw: composed.raw, envelope: composed.envelope, messageId }
+            : { harkProbe: probe, from: m.from, to: m.to, replyTo: m.replyTo, subject: m.subject, html: m.html, text: m.text, headers: m.headers, messageId }) as unknown as SendMailOptions,
+        );
+        return { providerId: composed ? messageId : String(info.messageId ?? `hark.${m.messageId}`) };
       } catch (err) {
         throw classifySmtpError(err, probe.stream?.readableDidRead === true);
       }
