@@ -53,11 +53,15 @@ function inPeriods(alias: string, periods: ReadonlyArray<string | undefined> | u
 export async function claimForSend(db: Conn, ids: string[], workerId: string, now: Date, periods?: string[]): Promise<ClaimedForSend[]> {
   if (!ids.length) return [];
   const part = inPeriods('messages', periods);
+  // `(status = 'queued') IS TRUE`, not `status = 'queued'`: the latter lets the planner read the
+  // partial index of queued rows (messages_queued_requested, id its second column) whole for each
+  // id. On a month's partition not analyzed yet (autovacuum had not come by) it chose that, 30 ms a
+  // claim of 32 at 100k queued against 1.5 ms by the primary key (dispatch bench, 2026-12-08).
   const { rows } = await db.raw(
     `WITH m AS (
        UPDATE messages SET status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1
          FROM unnest(?::bigint[]) AS t(id)
-        WHERE messages.id = t.id AND status = 'queued' AND (send_after IS NULL OR send_after <= ?)${part.sql}
+        WHERE messages.id = t.id AND (status = 'queued') IS TRUE AND (send_after IS NULL OR send_after <= ?)${part.sql}
         RETURNING ${MESSAGE_FIELDS.map((f) => `messages.${f}`).join(', ')}, messages.period::text AS period)
      SELECT ${MESSAGE_FIELDS.map((f) => `m.${f} AS m_${f}`).join(', ')}, m.period AS m_period,
             ${suppressedSql('m.workspace_id', 'm.channel', `(CASE WHEN m.channel = 'email' THEN lower(btrim(coalesce(m.address, c.email))) ELSE btrim(coalesce(m.address, c.phone)) END)`)} AS m_suppressed,
