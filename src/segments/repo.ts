@@ -76,6 +76,12 @@ export async function customerIdsBy(db: Conn, workspaceId: string, column: 'exte
   return out;
 }
 
+/** Members of a static segment. */
+export async function staticCount(db: Conn, segmentId: string): Promise<number> {
+  const row = await db('segment_static_members').where({ segment_id: segmentId }).count('* as n').first();
+  return Number(row?.n ?? 0);
+}
+
 /** Re-inlines every segment whose source references `id`, after `id` changed. */
 export async function refreshDependents(trx: Knex.Transaction, workspaceId: string, id: string, now: Date): Promise<void> {
   const deps: SegmentRow[] = await trx('segments').where({ workspace_id: workspaceId }).whereRaw('? = ANY(refs)', [id]).select('*');

@@ -132,9 +132,10 @@ export function segmentRoutes(deps: Deps, guards: Guards): Router {
   r.get('/v1/segments/:id/explain/:externalId', guards.admin, async (req, res) => {
     const { workspaceId } = authOf(req);
     const row = await repo.getSegment(deps.db, workspaceId, segId(req.params.id));
-    const cust = await deps.db('customers').where({ workspace_id: workspaceId, external_id: String(req.params.externalId) }).first('id');
-    if (!cust) throw notFound('customer');
-    res.json(await explain(deps.db, workspaceId, row, String(cust.id), now()));
+    const externalId = String(req.params.externalId);
+    const customerId = (await repo.customerIdsBy(deps.db, workspaceId, 'external_id', [externalId])).get(externalId);
+    if (!customerId) throw notFound('customer');
+    res.json(await explain(deps.db, workspaceId, row, customerId, now()));
   });
 
   r.post('/v1/segments/:id/snapshot', guards.admin, async (req, res) => {
@@ -144,8 +145,7 @@ export function segmentRoutes(deps: Deps, guards: Guards): Router {
     const at = now();
     const name = body.name ?? `${src.name} (snapshot ${at.toISOString()})`;
     const row = await withRetry(deps.db, (trx) => repo.insertStatic(trx, workspaceId, name, at, membersQuery(trx, workspaceId, repo.treeOf(src), at)));
-    const count = await deps.db('segment_static_members').where({ segment_id: row.id }).count('* as n').first();
-    res.status(201).json(repo.segmentView(row, Number(count?.n ?? 0)));
+    res.status(201).json(repo.segmentView(row, await repo.staticCount(deps.db, row.id)));
   });
 
   return r;
