@@ -4,7 +4,7 @@ import * as service from '../src/campaigns/service';
 import { dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
 import { heartbeat } from '../src/messages/repo';
-import { channelsFromConfig } from '../workers/dispatch-worker';
+import { channelsFromConfig } from '../src/channels/config';
 import { newWorkspace } from './helpers/api';
 import { startTestServer, TestServer } from './helpers/server';
 import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';

@@ -6,7 +6,7 @@ import { dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
 import { heartbeat } from '../src/messages/repo';
 import { isSuppressed } from '../src/suppressions/repo';
-import { channelsFromConfig } from '../workers/dispatch-worker';
+import { channelsFromConfig } from '../src/channels/config';
 import { newWorkspace } from './helpers/api';
 import { startTestServer, TestServer } from './helpers/server';
 import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';

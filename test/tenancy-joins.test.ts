@@ -10,7 +10,7 @@ import { maintainMessageEventPartitions } from '../src/messages/partitions';
 import { runAttribution } from '../src/results/attribution';
 import { rollRecentStats } from '../src/stats/roll';
 import { fanOutEvents } from '../src/webhooks/service';
-import { channelsFromConfig } from '../workers/dispatch-worker';
+import { channelsFromConfig } from '../src/channels/config';
 import { newWorkspace } from './helpers/api';
 import { startTestServer, TestServer } from './helpers/server';
 import { startSmtpPeer, SmtpPeer } from './helpers/smtp-peer';

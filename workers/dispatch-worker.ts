@@ -2,10 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Worker } from 'bullmq';
 import type { Deps } from '../src/deps';
 import { ClosableWorker } from './closable-worker';
-import { dkimFromConfig, SMTP_POOL_CONNECTIONS } from '../src/channels/smtp';
-import { twilioSpec } from '../src/channels/config';
-import { createProviderChannels, ProviderSpec } from '../src/channels/select';
-import { createThreadedChannels, ThreadedChannels } from '../src/channels/threaded';
+import { channelsFromConfig } from '../src/channels/config';
 import { Channels, dispatchBatch, DispatchContext } from '../src/messages/dispatch';
 import { RateLimiter } from '../src/messages/rate';
 import { heartbeat, removeWorker } from '../src/messages/repo';
@@ -22,23 +19,6 @@ export interface DispatchWorkerOptions {
   sweep?: SweepOptions;
 }
 
-/**
- * The providers from config (SMTP_URL, TWILIO_*; either may be the built-in inbox). Their calls
- * run in the main thread, or with DISPATCH_SENDER=thread in a sender thread (src/channels/threaded.ts).
- * The thread was there for nodemailer's composition (0.4 ms of CPU an email, paid by a second
- * core); composed by src/channels/mime.ts an email costs 0.15 ms, and the thread's second isolate
- * (about 30 MB of RSS) no longer pays for itself (issue 21: README, dispatch bench).
- */
-export function channelsFromConfig(config: Deps['config']): ThreadedChannels {
-  const spec: ProviderSpec = {
-    smtp: { url: config.SMTP_URL, pool: true, maxConnections: SMTP_POOL_CONNECTIONS, dkim: dkimFromConfig(config) },
-    twilio: twilioSpec(config),
-    databaseUrl: config.DATABASE_URL,
-  };
-  if (config.DISPATCH_SENDER === 'thread') return createThreadedChannels(spec);
-  const { email, sms } = createProviderChannels(spec);
-  return { email, sms, warm: async () => undefined, terminate: async () => undefined };
-}
 
 /**
  * Dispatch jobs carry message ids; the work is dispatchBatch. On close (SIGTERM) its running jobs

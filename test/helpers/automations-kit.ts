@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { channelsFromConfig } from '../../workers/dispatch-worker';
+import { channelsFromConfig } from '../../src/channels/config';
 import { processDueEnrollments } from '../../src/automations/walker';
 import { consumeTriggerFeeds, evaluateAutomation } from '../../src/automations/entry';
 import { dispatchBatch, DispatchContext } from '../../src/messages/dispatch';
